@@ -1,0 +1,59 @@
+# hostadmin: `make demo` runs the site against the sandbox; `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+SANDBOX_PORT ?= 8100
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test test-postgres lint typecheck browser install bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py demo_setup
+	@echo ""
+	@echo "  hostadmin demo: http://127.0.0.1:$(PORT)/   (username: demo, password: demo)"
+	@echo "  sandbox upstream: http://127.0.0.1:$(SANDBOX_PORT)/v1-beta   Ctrl-C stops both."
+	@echo ""
+	@trap 'kill 0' INT TERM; \
+	$(PY) -m sandbox --port $(SANDBOX_PORT) & \
+	UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta \
+	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 2 --threads 8 \
+	  --timeout 0 --bind 127.0.0.1:$(PORT) --access-logfile - & \
+	wait
+
+# Debian's Chromium for the end-to-end tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+test: install browser lint typecheck
+	$(VENV)/bin/pytest
+
+# The database tests again, on PostgreSQL (127.0.0.1:5432, database `test`).
+test-postgres: install
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -m "not e2e" -p no:cacheprovider
+
+bench: install
+	$(PY) bench/bench_list.py
+	$(PY) bench/bench_export.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,423 @@
+"""The MyCreditApp API client: the only module that talks to the upstream.
+
+One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client;
+bounded, jittered retries for GETs; every failure becomes an ``ApiError`` whose message
+is fit for a user and carries a correlation id that is also logged. Tokens and secrets
+never appear in exceptions or logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+
+from connections.query import ListQuery
+
+log = logging.getLogger(__name__)
+
+# --- response models -------------------------------------------------------------------
+
+
+def _as_utc(value: datetime) -> datetime:
+    """The upstream sends both `...Z` and naive timestamps; a naive one is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class HostConnection(BaseModel):
+    host_organization_id: uuid.UUID
+    guest_organization_id: uuid.UUID
+    host_name: str
+    host_email: str
+    owner_email: str
+    status: Literal["connected", "disconnected"]
+    archived: bool
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    archived_at: UtcDatetime | None = None
+    active_action_type: Literal["analytics_request"] | None = None
+    active_action_updated_at: UtcDatetime | None = None
+
+
+class HostConnectionPage(BaseModel):
+    items: list[HostConnection]
+    total_items: Annotated[int, Field(ge=0)]
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = []
+    msg: str = ""
+    type: str = ""
+    code: str = ""
+
+
+class ErrorBody(BaseModel):
+    detail: list[ErrorDetail]
+
+
+class TokenResponse(BaseModel):
+    access_token: Annotated[str, Field(min_length=1)]
+    expires_in: Annotated[int, Field(gt=0)]
+
+
+# --- who calls -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+    requester_org_id: str
+
+    @property
+    def cache_key(self) -> str:
+        digest = hashlib.sha256(
+            f"{self.client_id}\0{self.client_secret}\0{self.requester_org_id}".encode()
+        ).hexdigest()[:24]
+        return f"hostadmin:upstream-token:{digest}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An API client acting on a target organization (itself for a "self" call)."""
+
+    credentials: Credentials
+    target_org_id: str
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An upstream call failed. ``str()`` is a short message fit for a user."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        correlation_id: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.correlation_id = correlation_id
+
+    def __str__(self) -> str:
+        return (
+            f"{self.message} (reference {self.correlation_id})"
+            if self.correlation_id
+            else self.message
+        )
+
+
+class ApiUnavailable(ApiError):
+    """Network trouble, timeouts, 5xx, maintenance: retrying later may help."""
+
+    retryable = True
+
+
+class ApiBusy(ApiError):
+    """429 with a wait longer than we are willing to sleep."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ApiForbidden(ApiError):
+    """The requester may not act on the target organization."""
+
+
+class ApiNotFound(ApiError):
+    pass
+
+
+class ApiAuthError(ApiError):
+    """The API client's credentials were refused."""
+
+
+class ApiContractError(ApiError):
+    """The upstream answered something the contract does not allow."""
+
+
+class ApiRejected(ApiError):
+    """The upstream refused our request (422): a bug on our side, never a user's fault."""
+
+
+# --- the pooled client -----------------------------------------------------------------
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+_token_locks: dict[str, threading.Lock] = {}
+
+
+def http_client() -> httpx.Client:
+    """The process-wide pooled client (creating one costs ~24 ms)."""
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = _build_client(None)
+    return _client
+
+
+def use_transport(transport: httpx.BaseTransport | None) -> httpx.Client:
+    """Replace the process-wide client, e.g. with the in-process sandbox's transport."""
+    global _client
+    with _client_lock:
+        old, _client = _client, _build_client(transport)
+    if old is not None:
+        old.close()
+    return _client
+
+
+def _build_client(transport: httpx.BaseTransport | None) -> httpx.Client:
+    return httpx.Client(
+        base_url=settings.UPSTREAM_BASE_URL,
+        transport=transport,
+        timeout=httpx.Timeout(
+            settings.UPSTREAM_READ_TIMEOUT, connect=settings.UPSTREAM_CONNECT_TIMEOUT, pool=2.0
+        ),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        follow_redirects=False,
+        headers={"Accept": "application/json", "User-Agent": "hostadmin/0.1"},
+    )
+
+
+# --- public calls ----------------------------------------------------------------------
+
+
+def list_host_connections(
+    caller: Caller, query: ListQuery, *, limit: int | None = None, offset: int | None = None
+) -> HostConnectionPage:
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        *query.upstream_params(limit=limit, offset=offset)
+    ]
+    return _parse(HostConnectionPage, *_get(caller, "/host-connections", params))
+
+
+def get_host_connection(caller: Caller, host_org_id: uuid.UUID) -> HostConnection:
+    return _parse(HostConnection, *_get(caller, f"/host-connections/{host_org_id}", []))
+
+
+def access_token(credentials: Credentials, *, correlation_id: str = "") -> str:
+    """A cached token for these credentials; one fetch at a time per API client."""
+    token = cache.get(credentials.cache_key)
+    if token:
+        return str(token)
+    with _client_lock:
+        lock = _token_locks.setdefault(credentials.cache_key, threading.Lock())
+    with lock:
+        token = cache.get(credentials.cache_key)  # another thread may have fetched it
+        if token:
+            return str(token)
+        fresh = _fetch_token(credentials, correlation_id or _new_correlation_id())
+        # Stop using a token shortly before it expires.
+        ttl = max(1, fresh.expires_in - min(60, fresh.expires_in // 10))
+        cache.set(credentials.cache_key, fresh.access_token, ttl)
+        return fresh.access_token
+
+
+def forget_token(credentials: Credentials) -> None:
+    cache.delete(credentials.cache_key)
+
+
+# --- internals -------------------------------------------------------------------------
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _new_correlation_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _fetch_token(credentials: Credentials, correlation_id: str) -> TokenResponse:
+    body = {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
+    try:
+        response = http_client().post(
+            "/oauth2/token", json=body, headers={"X-Request-ID": correlation_id}
+        )
+    except httpx.HTTPError as exc:
+        log.warning("upstream token call failed: %s ref=%s", type(exc).__name__, correlation_id)
+        raise ApiUnavailable(
+            "The API could not be reached to sign in; try again in a moment.",
+            correlation_id=correlation_id,
+        ) from None
+    if response.status_code == 401:
+        log.warning("upstream refused API client %s ref=%s", credentials.client_id, correlation_id)
+        raise ApiAuthError(
+            "The API refused this API client's credentials; ask an administrator to check it.",
+            status=401,
+            code=_error_code(response),
+            correlation_id=correlation_id,
+        )
+    if not response.is_success:
+        raise _error_for(response, correlation_id)
+    return _parse(TokenResponse, response, correlation_id)
+
+
+def _get(
+    caller: Caller, path: str, params: list[tuple[str, str | int | float | bool | None]]
+) -> tuple[httpx.Response, str]:
+    correlation_id = _new_correlation_id()
+    deadline = time.monotonic() + settings.UPSTREAM_DEADLINE
+    attempt = 0
+    refreshed = False
+    while True:
+        token = access_token(caller.credentials, correlation_id=correlation_id)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Requester-Organization-ID": caller.credentials.requester_org_id,
+            "Target-Organization-ID": caller.target_org_id,
+            "X-Request-ID": correlation_id,
+        }
+        remaining = deadline - time.monotonic()
+        try:
+            response = http_client().get(
+                path,
+                params=params,
+                headers=headers,
+                timeout=httpx.Timeout(
+                    min(settings.UPSTREAM_READ_TIMEOUT, max(remaining, 0.1)),
+                    connect=min(settings.UPSTREAM_CONNECT_TIMEOUT, max(remaining, 0.1)),
+                    pool=2.0,
+                ),
+            )
+        except httpx.HTTPError as exc:
+            if _may_retry(attempt, deadline):
+                attempt += 1
+                _backoff(attempt, deadline)
+                continue
+            log.warning(
+                "upstream GET %s failed: %s ref=%s", path, type(exc).__name__, correlation_id
+            )
+            what = (
+                "did not answer in time"
+                if isinstance(exc, httpx.TimeoutException)
+                else ("could not be reached")
+            )
+            raise ApiUnavailable(
+                f"The API {what}; try again in a moment.", correlation_id=correlation_id
+            ) from None
+
+        status = response.status_code
+        if status == 401 and not refreshed:
+            forget_token(caller.credentials)  # the token is no longer good: one fresh try
+            refreshed = True
+            continue
+        if status in (502, 503, 504) and _may_retry(attempt, deadline):
+            attempt += 1
+            _backoff(attempt, deadline)
+            continue
+        if status == 429:
+            wait = _retry_after(response)
+            cap = settings.UPSTREAM_RETRY_AFTER_CAP
+            if wait <= cap and _may_retry(attempt, deadline, wait):
+                attempt += 1
+                time.sleep(wait)
+                continue
+            log.warning("upstream busy on %s for %ss ref=%s", path, wait, correlation_id)
+            raise ApiBusy(
+                f"The API is busy; try again in {max(1, round(wait))} s.",
+                retry_after=wait,
+                status=429,
+                code=_error_code(response),
+                correlation_id=correlation_id,
+            )
+        if response.is_success:
+            return response, correlation_id
+        raise _error_for(response, correlation_id)
+
+
+def _may_retry(attempt: int, deadline: float, wait: float = 0.0) -> bool:
+    return attempt < settings.UPSTREAM_MAX_RETRIES and time.monotonic() + wait < deadline
+
+
+def _backoff(attempt: int, deadline: float) -> None:
+    """Full jitter: a random wait up to base * 2^attempt, never past the deadline."""
+    ceiling = settings.UPSTREAM_BACKOFF_BASE * (2 ** (attempt - 1))
+    time.sleep(min(random.uniform(0, ceiling), max(0.0, deadline - time.monotonic())))
+
+
+def _retry_after(response: httpx.Response) -> float:
+    raw = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 1.0
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        body = ErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        return ""
+    return body.detail[0].code if body.detail else ""
+
+
+def _error_for(response: httpx.Response, correlation_id: str) -> ApiError:
+    status = response.status_code
+    code = _error_code(response)
+    log.warning(
+        "upstream %s %s answered %s code=%s ref=%s",
+        response.request.method,
+        response.request.url.path,
+        status,
+        code or "-",
+        correlation_id,
+    )
+    kwargs: dict[str, Any] = {"status": status, "code": code, "correlation_id": correlation_id}
+    if status == 401:
+        return ApiAuthError("The API no longer accepts this API client's sign-in.", **kwargs)
+    if status == 403:
+        return ApiForbidden(
+            "This API client may not act on the chosen organization; pick another target.",
+            **kwargs,
+        )
+    if status == 404:
+        return ApiNotFound("The API has no such host connection for this organization.", **kwargs)
+    if status == 422:
+        return ApiRejected("The API rejected the request; this is a bug in hostadmin.", **kwargs)
+    if code == "service_under_maintenance":
+        return ApiUnavailable("The API is under maintenance; try again later.", **kwargs)
+    if status >= 500:
+        return ApiUnavailable(f"The API failed ({status}); try again in a moment.", **kwargs)
+    return ApiContractError(f"The API answered an unexpected status {status}.", **kwargs)
+
+
+def _parse(model: type[_Model], response: httpx.Response, correlation_id: str) -> _Model:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError:
+        log.warning(
+            "upstream %s sent a body that breaks the contract ref=%s",
+            response.request.url.path,
+            correlation_id,
+        )
+        raise ApiContractError(
+            "The API sent a response hostadmin cannot read.",
+            status=response.status_code,
+            code="contract_breach",
+            correlation_id=correlation_id,
+        ) from None

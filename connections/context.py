@@ -1,0 +1,123 @@
+"""The session's org context: which API client (requester) acts on which target org.
+
+Stored in the session as ``{"client": <ApiClient pk>, "target": "<uuid>"}`` and checked
+again on every request, so revoking access takes effect on the user's next request.
+The context a view was made in travels in its URL as a short key (``ctx=3`` for self,
+``ctx=3.<target uuid>`` otherwise); opening such a link switches the session context only
+when the user has access to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from connections import api, selectors
+from connections.models import ApiClient
+
+SESSION_KEY = "org_ctx"
+RECENT_KEY = "org_ctx_recent"
+MAX_RECENT = 8
+
+
+class ContextDenied(Exception):
+    """The user may not use the requested context; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    client: ApiClient
+    target_org_id: str
+
+    @property
+    def is_self(self) -> bool:
+        return self.target_org_id == str(self.client.organization_id)
+
+    @property
+    def key(self) -> str:
+        return str(self.client.pk) if self.is_self else f"{self.client.pk}.{self.target_org_id}"
+
+    @property
+    def caller(self) -> api.Caller:
+        credentials = api.Credentials(
+            client_id=self.client.client_id,
+            client_secret=self.client.secret(),
+            requester_org_id=str(self.client.organization_id),
+        )
+        return api.Caller(credentials=credentials, target_org_id=self.target_org_id)
+
+    def describe(self, target_label: str = "") -> str:
+        target = "self" if self.is_self else (target_label or self.target_org_id)
+        return f"{self.client.name} → {target}"
+
+
+def parse_key(key: str) -> tuple[int, str | None] | None:
+    """``"3"`` -> (3, None); ``"3.<uuid>"`` -> (3, "<uuid>"); anything else -> None."""
+    client_part, _, target_part = key.strip().partition(".")
+    if not client_part.isdigit() or len(client_part) > 12:
+        return None
+    if not target_part:
+        return int(client_part), None
+    try:
+        return int(client_part), str(uuid.UUID(target_part))
+    except ValueError:
+        return None
+
+
+def build(user: object, client_pk: int, target: str | None) -> OrgContext:
+    """Validate a (client, target) pair for this user; raises ContextDenied."""
+    client = selectors.api_client_for(user, client_pk)
+    if client is None:
+        raise ContextDenied(
+            "You do not have access to this API client, or it is disabled. "
+            "Ask an administrator for access."
+        )
+    return OrgContext(client=client, target_org_id=target or str(client.organization_id))
+
+
+def current(request: HttpRequest) -> OrgContext | None:
+    """The session's context, re-checked; falls back to the user's first client, self."""
+    stored = request.session.get(SESSION_KEY)
+    if isinstance(stored, dict):
+        try:
+            return build(request.user, int(stored["client"]), stored.get("target"))
+        except (ContextDenied, KeyError, TypeError, ValueError):
+            request.session.pop(SESSION_KEY, None)
+    first = selectors.api_clients_for(request.user).first()
+    if first is None:
+        return None
+    ctx = OrgContext(client=first, target_org_id=str(first.organization_id))
+    store(request, ctx)
+    return ctx
+
+
+def from_key(request: HttpRequest, key: str) -> OrgContext:
+    parsed = parse_key(key)
+    if parsed is None:
+        raise ContextDenied("This link names an organization context that does not exist.")
+    return build(request.user, *parsed)
+
+
+def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
+    request.session[SESSION_KEY] = {
+        "client": ctx.client.pk,
+        "target": ctx.target_org_id,
+        "key": ctx.key,
+    }
+    if not ctx.is_self:
+        recent = [
+            r for r in request.session.get(RECENT_KEY, []) if r.get("target") != ctx.target_org_id
+        ]
+        recent.insert(0, {"target": ctx.target_org_id, "label": label[:100]})
+        request.session[RECENT_KEY] = recent[:MAX_RECENT]
+
+
+def stored_key(request: HttpRequest) -> str | None:
+    stored = request.session.get(SESSION_KEY)
+    return stored.get("key") if isinstance(stored, dict) else None
+
+
+def recent_targets(request: HttpRequest) -> list[dict[str, str]]:
+    return list(request.session.get(RECENT_KEY, []))

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from connections import context, selectors
+
+
+def org_context(request: HttpRequest) -> dict[str, Any]:
+    """The header's context switcher: the user's API clients, the current context, and
+    recently used targets."""
+    if not request.user.is_authenticated:
+        return {}
+    return {
+        "org_clients": selectors.api_clients_for(request.user),
+        "org_ctx": getattr(request, "org_ctx", None) or context.current(request),
+        "org_recent": context.recent_targets(request),
+    }

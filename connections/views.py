@@ -1,0 +1,382 @@
+"""Views: parse the input, call one function, render. Permission checks live here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from connections import api, context, presenters, selectors, services
+from connections.context import ContextDenied, OrgContext
+from connections.models import AuditEvent, SavedView
+from connections.query import LABELS, ORDER_FIELDS, PAGE_SIZES, SEARCH_FIELDS, ListQuery
+
+ContextView = Callable[..., HttpResponseBase]
+
+_API_STATUS = {
+    api.ApiForbidden: 403,
+    api.ApiBusy: 429,
+    api.ApiUnavailable: 503,
+    api.ApiNotFound: 404,
+}
+
+
+def _error_status(exc: api.ApiError) -> int:
+    for cls, status in _API_STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 502
+
+
+# --- org context -----------------------------------------------------------------------
+
+
+def with_org_context(view: ContextView) -> ContextView:
+    """Resolve the org context (from ``?ctx=`` or the session) and pass it to the view.
+
+    A ``ctx`` key the user may use switches the session to it; one they may not use gets
+    a 403 page naming the missing access, and no upstream call is made."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        key = request.GET.get("ctx")
+        try:
+            ctx = context.from_key(request, key) if key is not None else context.current(request)
+        except ContextDenied as exc:
+            return render(request, "connections/denied.html", {"reason": str(exc)}, status=403)
+        if ctx is None:
+            reason = "Your account has no API client yet. Ask an administrator for access."
+            return render(request, "connections/denied.html", {"reason": reason}, status=403)
+        if key is not None and ctx.key != context.stored_key(request):
+            _switch(request, ctx)
+        request.org_ctx = ctx  # type: ignore[attr-defined]
+        return view(request, ctx, *args, **kwargs)
+
+    return wrapper
+
+
+def _switch(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
+    context.store(request, ctx, label)
+    services.audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action=AuditEvent.Action.CONTEXT_SWITCH,
+        context=ctx.describe(label),
+        ip_address=request.META.get("REMOTE_ADDR"),
+        detail={"client": ctx.client.pk, "target": ctx.target_org_id},
+    )
+
+
+def list_url(ctx: OrgContext, query: ListQuery | None = None, view_id: int | None = None) -> str:
+    params: list[tuple[str, str]] = [("ctx", ctx.key)]
+    if view_id is not None:
+        params.append(("view", str(view_id)))
+    if query is not None:
+        params += query.to_params()
+    return f"{reverse('connections:list')}?{urlencode(params)}"
+
+
+def saved_view_url(view: SavedView) -> str | None:
+    """Where a saved view opens; None when its context no longer exists."""
+    if view.api_client is None:
+        return None
+    ctx = OrgContext(view.api_client, str(view.target_org_id))
+    parsed = ListQuery.from_querystring(view.query)
+    return list_url(ctx, parsed.query, view.pk)
+
+
+@require_POST
+@login_required
+def switch_context(request: HttpRequest) -> HttpResponse:
+    raw_client = request.POST.get("client", "")
+    raw_target = request.POST.get("target", "").strip()
+    target: str | None = None
+    if raw_target and raw_target.lower() != "self":
+        try:
+            target = str(uuid.UUID(raw_target))
+        except ValueError:
+            messages.error(request, "The target must be an organization UUID, or “self”.")
+            return redirect("connections:list")
+    try:
+        ctx = context.build(request.user, int(raw_client), target)
+    except (ValueError, ContextDenied):
+        messages.error(request, "You do not have access to that API client.")
+        return redirect("connections:list")
+    _switch(request, ctx, _target_label(ctx))
+    return redirect(list_url(ctx))
+
+
+def _target_label(ctx: OrgContext) -> str:
+    """The target's name where the upstream gives one (as a host of the requester)."""
+    if ctx.is_self:
+        return ""
+    own = OrgContext(ctx.client, str(ctx.client.organization_id))
+    try:
+        return api.get_host_connection(own.caller, uuid.UUID(ctx.target_org_id)).host_name
+    except api.ApiError:
+        return ""
+
+
+# --- the list --------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request", "HX-Target")
+@with_org_context
+def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
+    if not request.GET:
+        default = selectors.default_view_of(request.user)
+        if default is not None and (url := saved_view_url(default)):
+            return redirect(url)
+    parsed = ListQuery.parse(request.GET)
+    page_data, status = _list_page(request, ctx, parsed.query, parsed.messages)
+    template = "connections/list.html"
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        template += "#results" if htmx.target == "results" else "#content"
+        page_data["oob"] = htmx.target == "results"
+    response = render(request, template, page_data, status=status)
+    if htmx:
+        response["HX-Push-Url"] = page_data["canonical_url"]
+    return response
+
+
+def _list_page(
+    request: HttpRequest, ctx: OrgContext, query: ListQuery, errors: dict[str, str]
+) -> tuple[dict[str, Any], int]:
+    """Everything the list template needs, with one upstream call."""
+    active_view = selectors.saved_view_of(request.user, request.GET.get("view", ""))
+    view_id = active_view.pk if active_view else None
+
+    def url(q: ListQuery) -> str:
+        return list_url(ctx, q, view_id)
+
+    data: dict[str, Any] = {
+        "query": query,
+        "errors": errors,
+        "ctx": ctx,
+        "canonical_url": url(query),
+        "reset_url": list_url(ctx),
+        "columns": presenters.columns(query, url),
+        "chips": presenters.filter_chips(query, url),
+        "search_fields": [(f, LABELS[f]) for f in SEARCH_FIELDS],
+        "order_fields": ORDER_FIELDS,
+        "page_sizes": PAGE_SIZES,
+        "active_view": active_view,
+        "view_modified": bool(
+            active_view and active_view.query != query.querystring(include_offset=False)
+        ),
+        **_views_panel(request, ctx, active_view),
+    }
+    try:
+        page = api.list_host_connections(ctx.caller, query)
+    except api.ApiError as exc:
+        data["api_error"] = exc
+        return data, _error_status(exc)
+    now = timezone.now()
+    detail_suffix = "/?" + urlencode({"ctx": ctx.key, "back": query.querystring()})
+    detail_prefix = reverse("connections:list")
+    data["rows"] = presenters.present_rows(
+        page.items,
+        timezone.get_current_timezone(),
+        now,
+        lambda host_id: f"{detail_prefix}{host_id}{detail_suffix}",
+    )
+    data["pagination"] = presenters.pagination(query, page.total_items, len(page.items), url)
+    data["export_rows"] = page.total_items
+    data["export_cap"] = settings.EXPORT_MAX_ROWS
+    data["export_too_big"] = page.total_items > settings.EXPORT_MAX_ROWS
+    data["export_url"] = (
+        reverse("connections:export") + "?" + urlencode([("ctx", ctx.key), *query.to_params()])
+    )
+    data["export_id"] = uuid.uuid4().hex
+    return data, 200
+
+
+def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None) -> dict[str, Any]:
+    allowed = {c.pk for c in selectors.api_clients_for(request.user)}
+    mine = []
+    for view in selectors.saved_views_of(request.user):
+        ok = view.api_client_id in allowed
+        parsed = ListQuery.from_querystring(view.query)
+        mine.append(
+            {
+                "view": view,
+                "url": saved_view_url(view) if ok else None,
+                "unavailable": not ok,
+                "invalid": not parsed.is_clean,
+                "active": active is not None and active.pk == view.pk,
+            }
+        )
+    shared = [
+        {"view": v, "url": saved_view_url(v)} for v in selectors.shared_views_for(request.user)
+    ]
+    return {"my_views": mine, "shared_views": shared}
+
+
+# --- the detail page -------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+@with_org_context
+def connection_detail(
+    request: HttpRequest, ctx: OrgContext, host_org_id: uuid.UUID
+) -> HttpResponse:
+    back = ListQuery.from_querystring(request.GET.get("back", "")).query
+    data: dict[str, Any] = {"ctx": ctx, "back_url": list_url(ctx, back), "host_org_id": host_org_id}
+    try:
+        item = api.get_host_connection(ctx.caller, host_org_id)
+    except api.ApiError as exc:
+        data["api_error"] = exc
+        return render(request, "connections/detail.html", data, status=_error_status(exc))
+    now: datetime = timezone.now()
+    data["item"] = item
+    data["fields"] = presenters.detail_fields(item, timezone.get_current_timezone(), now)
+    return render(request, "connections/detail.html", data)
+
+
+# --- saved views -----------------------------------------------------------------------
+
+
+def _own_view_or_404(request: HttpRequest, view_id: str) -> SavedView:
+    view = selectors.saved_view_of(request.user, view_id)
+    if view is None:
+        raise Http404("No such saved view.")
+    return view
+
+
+def _back_to_list(request: HttpRequest, view: SavedView | None = None) -> HttpResponse:
+    """After a change, go back to the list (htmx: a full-page redirect to it)."""
+    url = (saved_view_url(view) if view else None) or request.POST.get("next") or ""
+    if not url.startswith(reverse("connections:list")):
+        url = reverse("connections:list")
+    if getattr(request, "htmx", None):
+        response = HttpResponse(status=204)
+        response["HX-Location"] = url
+        return response
+    return redirect(url)
+
+
+@require_POST
+@login_required
+def view_create(request: HttpRequest) -> HttpResponse:
+    ctx = context.current(request)
+    if ctx is None:
+        raise Http404("No org context.")
+    query = ListQuery.from_querystring(request.POST.get("query", "")).query
+    try:
+        view = services.saved_view_create(
+            owner=request.user,  # type: ignore[arg-type]
+            name=request.POST.get("name", ""),
+            query=query,
+            ctx=ctx,
+        )
+    except services.SavedViewError as exc:
+        messages.error(request, str(exc))
+        return _back_to_list(request)
+    messages.success(request, f"Saved view “{view.name}”.")
+    return _back_to_list(request, view)
+
+
+@require_POST
+@login_required
+def view_rename(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = _own_view_or_404(request, view_id)
+    try:
+        services.saved_view_rename(view=view, name=request.POST.get("name", ""))
+    except services.SavedViewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Renamed to “{view.name}”.")
+    return _back_to_list(request)
+
+
+@require_POST
+@login_required
+def view_update(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = _own_view_or_404(request, view_id)
+    ctx = context.current(request)
+    if ctx is None:
+        raise Http404("No org context.")
+    query = ListQuery.from_querystring(request.POST.get("query", "")).query
+    services.saved_view_update(view=view, query=query, ctx=ctx)
+    messages.success(request, f"Updated view “{view.name}”.")
+    return _back_to_list(request, view)
+
+
+@require_GET
+@login_required
+def view_confirm_delete(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = _own_view_or_404(request, view_id)
+    return render(request, "connections/confirm_delete.html", {"view": view})
+
+
+@require_POST
+@login_required
+def view_delete(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = _own_view_or_404(request, view_id)
+    name = view.name
+    services.saved_view_delete(view=view)
+    messages.success(request, f"Deleted view “{name}”.")
+    return _back_to_list(request)
+
+
+@require_POST
+@login_required
+def view_default(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = _own_view_or_404(request, view_id)
+    if request.POST.get("default") == "0":
+        services.saved_view_clear_default(view=view)
+        messages.success(request, f"“{view.name}” is no longer your default view.")
+    else:
+        services.saved_view_make_default(view=view)
+        messages.success(request, f"“{view.name}” now opens when you visit the list.")
+    return _back_to_list(request)
+
+
+@require_POST
+@login_required
+def view_share(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = _own_view_or_404(request, view_id)
+    shared = request.POST.get("shared") != "0"
+    services.saved_view_set_shared(view=view, shared=shared)
+    verb = "is now shared with" if shared else "is no longer shared with"
+    messages.success(request, f"“{view.name}” {verb} everyone who has access to its context.")
+    return _back_to_list(request)
+
+
+@require_POST
+@login_required
+def view_copy(request: HttpRequest, view_id: str) -> HttpResponse:
+    view = selectors.shared_view_for(request.user, view_id)
+    if view is None:
+        raise Http404("No such saved view.")
+    try:
+        copy = services.saved_view_copy(view=view, owner=request.user)  # type: ignore[arg-type]
+    except services.SavedViewError as exc:
+        messages.error(request, str(exc))
+        return _back_to_list(request)
+    messages.success(request, f"Copied “{view.name}” to your views as “{copy.name}”.")
+    return _back_to_list(request, copy)
+
+
+# --- misc ------------------------------------------------------------------------------
+
+
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,58 @@
+/* hostadmin's only script: progressive enhancements, nothing the page needs to work. */
+(function () {
+  "use strict";
+
+  // Report the browser's time zone so timestamps render in the user's zone.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz && document.cookie.indexOf("tz=" + encodeURIComponent(tz)) === -1) {
+      document.cookie = "tz=" + encodeURIComponent(tz) + "; path=/; SameSite=Lax; max-age=31536000";
+    }
+  } catch (e) { /* older browsers: server time zone */ }
+
+  function randomId() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (!target) { return; }
+
+    // Copy buttons on the detail page.
+    var copy = target.closest("[data-copy]");
+    if (copy) {
+      var source = document.getElementById(copy.getAttribute("data-copy"));
+      if (source && navigator.clipboard) {
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+          copy.textContent = "Copied";
+          setTimeout(function () { copy.textContent = "Copy"; }, 1500);
+        });
+      }
+      return;
+    }
+
+    // CSV export: a fresh export id per click, then poll its progress.
+    var link = target.closest("a[data-export]");
+    if (link && window.htmx) {
+      var id = randomId();
+      var url = new URL(link.href, window.location.href);
+      url.searchParams.set("export_id", id);
+      link.href = url.toString();
+      var box = document.getElementById("export-progress");
+      if (box) {
+        var progressUrl = box.getAttribute("data-progress-url").replace(/[0-9a-f]{32}/, id);
+        box.hidden = false;
+        window.htmx.ajax("GET", progressUrl, { target: "#export-progress", swap: "outerHTML" });
+      }
+    }
+  });
+
+  // Copy buttons only make sense with a clipboard.
+  function showCopyButtons() {
+    if (!navigator.clipboard) { return; }
+    document.querySelectorAll("[data-copy][hidden]").forEach(function (b) { b.hidden = false; });
+  }
+  document.addEventListener("DOMContentLoaded", showCopyButtons);
+})();

@@ -1,0 +1,87 @@
+"""Shared fixtures: the in-process sandbox as the upstream, users and API clients.
+
+Every test talks to the upstream through ``api.use_transport(SandboxTransport(...))``:
+mocking happens at the transport only, never in our own functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.test import Client
+
+from connections import api
+from connections.models import ApiClient
+from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
+
+
+@pytest.fixture
+def sandbox() -> SandboxApp:
+    """A fresh sandbox (300 rows per org, seed 7) with no faults."""
+    return SandboxApp(Dataset(seed=7, rows_per_org=300))
+
+
+@pytest.fixture(autouse=True)
+def upstream(sandbox: SandboxApp, settings) -> Iterator[SandboxApp]:
+    """Route every upstream call of this test to the in-process sandbox."""
+    settings.UPSTREAM_BACKOFF_BASE = 0.001
+    settings.UPSTREAM_RETRY_AFTER_CAP = 0.05
+    cache.clear()
+    api.use_transport(SandboxTransport(sandbox))
+    yield sandbox
+    api.use_transport(None)
+    cache.clear()
+
+
+def make_client(slug: str, **kwargs) -> ApiClient:
+    org = ORGS_BY_SLUG[slug]
+    client = ApiClient(
+        name=kwargs.pop("name", org.name),
+        client_id=org.client_id,
+        organization_id=uuid.UUID(org.id),
+        **kwargs,
+    )
+    client.set_secret(kwargs.pop("secret", org.client_secret))
+    client.save()
+    return client
+
+
+@pytest.fixture
+def demo_client(db) -> ApiClient:
+    return make_client("demo-lender")
+
+
+@pytest.fixture
+def harbor_client(db) -> ApiClient:
+    return make_client("harbor-finance")
+
+
+@pytest.fixture
+def user(db, demo_client: ApiClient, harbor_client: ApiClient) -> User:
+    """A user with access to the Demo Lender and Harbor Finance API clients."""
+    u = User.objects.create_user("alice", password="correct horse battery staple")
+    demo_client.users.add(u)
+    harbor_client.users.add(u)
+    return u
+
+
+@pytest.fixture
+def other_user(db, demo_client: ApiClient) -> User:
+    u = User.objects.create_user("bob", password="another long passphrase")
+    demo_client.users.add(u)
+    return u
+
+
+@pytest.fixture
+def alice(client: Client, user: User) -> Client:
+    """A Django test client signed in as ``user``."""
+    client.force_login(user)
+    return client
+
+
+def org_id(slug: str) -> str:
+    return ORGS_BY_SLUG[slug].id

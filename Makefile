@@ -8,15 +8,23 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 .PHONY: demo test test-postgres lint typecheck browser install bench clean
 
-$(VENV)/.installed: pyproject.toml
+# Dependencies are PEP 735 groups in pyproject.toml (`pip install --group`, pip >= 25.1).
+$(VENV)/.pip:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check "pip>=25.1"
 	@touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.run: pyproject.toml $(VENV)/.pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --group run
+	@touch $@
 
-demo: install
+$(VENV)/.dev: pyproject.toml $(VENV)/.pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --group dev
+	@touch $@ $(VENV)/.run
+
+install: $(VENV)/.dev
+
+demo: $(VENV)/.run
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py demo_setup

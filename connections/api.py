@@ -182,11 +182,12 @@ def http_client() -> httpx.Client:
     return _client
 
 
-def use_transport(transport: httpx.BaseTransport | None) -> httpx.Client:
-    """Replace the process-wide client, e.g. with the in-process sandbox's transport."""
+def use_transport(transport: httpx.BaseTransport | None) -> httpx.Client | None:
+    """Replace the process-wide client, e.g. with the in-process sandbox's transport.
+    ``None`` goes back to the network; that client is built lazily, on first use."""
     global _client
     with _client_lock:
-        old, _client = _client, _build_client(transport)
+        old, _client = _client, (None if transport is None else _build_client(transport))
     if old is not None:
         old.close()
     return _client

@@ -20,11 +20,13 @@ from connections.views import with_org_context
 @login_required
 @with_org_context
 def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | StreamingHttpResponse:
-    parsed = ListQuery.parse(request.GET)
+    params = request.GET.copy()
+    raw_id = params.get("export_id", "")
+    params.pop("export_id", None)  # the download's own id (progress, cancel), not the query
+    parsed = ListQuery.parse(params)
     if not parsed.is_clean:
         reason = "This export link is not valid: " + " ".join(parsed.messages.values())
         return render(request, "connections/export_error.html", {"reason": reason}, status=400)
-    raw_id = request.GET.get("export_id", "")
     export_id = raw_id if export.valid_export_id(raw_id) else uuid.uuid4().hex
     user = request.user
 

@@ -11,6 +11,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 Handler = Callable[[HttpRequest], HttpResponse]
 STARTED_KEY = "session_started"
@@ -18,8 +19,7 @@ STARTED_KEY = "session_started"
 
 class SessionLifetimeMiddleware:
     """Ends a session after an absolute lifetime, however active it is (the idle timeout
-    is Django's own SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST). Also activates
-    the time zone the browser reported in the ``tz`` cookie."""
+    is Django's own SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST)."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -32,12 +32,41 @@ class SessionLifetimeMiddleware:
                 request.session[STARTED_KEY] = now
             elif now - float(started) > settings.SESSION_ABSOLUTE_SECONDS:
                 logout(request)
-        tz = request.COOKIES.get("tz", "")
-        try:
-            timezone.activate(zoneinfo.ZoneInfo(tz)) if tz else timezone.deactivate()
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            timezone.deactivate()
         return self.get_response(request)
+
+
+class TimezoneMiddleware:
+    """Render times in the zone the browser reported in the ``tz`` cookie (app.js sets it);
+    an unknown or malformed zone falls back to settings.TIME_ZONE."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name = request.COOKIES.get("tz", "")
+        try:
+            zone = zoneinfo.ZoneInfo(name) if name and len(name) < 64 else None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = None
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Pages of signed-in users hold credit data: never cached, by the browser's history
+    included, so after signing out the back button shows no data."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
 
 
 class HtmxLoginRedirectMiddleware:

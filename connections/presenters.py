@@ -229,7 +229,13 @@ def pagination(query: ListQuery, total: int, shown: int, url: UrlFor) -> Paginat
         return url(query.at_offset((page - 1) * query.limit))
 
     links = []
-    for number in paginator.get_elided_page_range(current, on_each_side=2, on_ends=1):
+    # Past the end there is no current page to centre on (the paginator would raise).
+    pages = (
+        paginator.get_elided_page_range(current, on_each_side=2, on_ends=1)
+        if current <= paginator.num_pages
+        else ()
+    )
+    for number in pages:
         if number == paginator.ELLIPSIS:
             links.append(PageLink("…", None))
         elif number == current:

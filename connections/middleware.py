@@ -15,23 +15,34 @@ from django.utils.cache import add_never_cache_headers
 
 Handler = Callable[[HttpRequest], HttpResponse]
 STARTED_KEY = "session_started"
+SEEN_KEY = "session_seen"
 
 
 class SessionLifetimeMiddleware:
-    """Ends a session after an absolute lifetime, however active it is (the idle timeout
-    is Django's own SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST)."""
+    """Ends a session after an idle timeout and after an absolute lifetime, however
+    active it is. The last-seen time is written at most once a minute, so a busy user
+    does not cost a session write per request."""
+
+    TOUCH_EVERY = 60.0
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
-            started = request.session.get(STARTED_KEY)
             now = time.time()
-            if started is None:
-                request.session[STARTED_KEY] = now
-            elif now - float(started) > settings.SESSION_ABSOLUTE_SECONDS:
+            started = float(request.session.get(STARTED_KEY, now))
+            seen = float(request.session.get(SEEN_KEY, now))
+            if (
+                now - started > settings.SESSION_ABSOLUTE_SECONDS
+                or now - seen > settings.SESSION_IDLE_SECONDS
+            ):
                 logout(request)
+            else:
+                if STARTED_KEY not in request.session:
+                    request.session[STARTED_KEY] = now
+                if now - seen >= self.TOUCH_EVERY or SEEN_KEY not in request.session:
+                    request.session[SEEN_KEY] = now
         return self.get_response(request)
 
 

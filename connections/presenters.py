@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from html import escape
 
 from django.core.paginator import Paginator
-from django.utils.html import format_html
 
 from connections.api import HostConnection
 from connections.query import LABELS, ListQuery, OrderBy
@@ -45,6 +45,24 @@ class Row:
     archived_at: str
     action: str
     action_updated_at: str
+
+    def __html__(self) -> str:
+        """The whole ``<tr>``, built once in Python: a 100-row table is 100 template
+        variables instead of 1,500 (every text value escaped here, timestamps are
+        already-escaped HTML)."""
+        name = escape(self.host_name)
+        host_email = escape(self.host_email)
+        owner_email = escape(self.owner_email)
+        return (
+            f'<tr><td class="trunc"><a href="{escape(self.href)}" title="{name}">{name}</a></td>'
+            f'<td class="trunc" title="{host_email}">{host_email}</td>'
+            f'<td class="trunc" title="{owner_email}">{owner_email}</td>'
+            f"<td><span class=\"badge badge-{escape(self.status)}\">"
+            f"{escape(self.status_label)}</span></td>"
+            f"<td>{escape(self.archived)}</td><td>{self.created_at}</td><td>{self.updated_at}</td>"
+            f"<td>{self.archived_at}</td><td>{escape(self.action)}</td>"
+            f"<td>{self.action_updated_at}</td></tr>\n"
+        )
 
 
 def relative(value: datetime, now: datetime) -> str:
@@ -81,7 +99,7 @@ def stamp_html(value: datetime | None, tz: tzinfo, now: datetime) -> str:
     s = stamp(value, tz, now)
     if s is None:
         return DASH
-    return format_html('<time datetime="{}" title="{}">{}</time>', s.iso, s.exact, s.relative)
+    return f'<time datetime="{s.iso}" title="{escape(s.exact)}">{s.relative}</time>'
 
 
 def present_row(item: HostConnection, tz: tzinfo, now: datetime, href: str = "") -> Row:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Annotated, Any, Literal, Protocol, get_args
 from urllib.parse import parse_qs, urlencode
 
@@ -230,7 +231,8 @@ class ListQuery(BaseModel):
         return self.changed(order_by=column, order_dir="asc")
 
     def at_offset(self, offset: int) -> ListQuery:
-        return self.changed(offset=max(0, min(offset, MAX_OFFSET)))
+        # Only the offset changes, clamped to its valid range: no re-validation needed.
+        return self.model_copy(update={"offset": max(0, min(offset, MAX_OFFSET))})
 
     def without(self, name: str) -> ListQuery:
         """The query with one filter cleared (its default restored)."""
@@ -240,7 +242,7 @@ class ListQuery(BaseModel):
 
     def to_params(self, *, include_offset: bool = True) -> list[tuple[str, str]]:
         """Canonical URL parameters: only values that differ from the default, in field order."""
-        defaults = type(self)()
+        defaults = _defaults()
         params: list[tuple[str, str]] = []
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -272,6 +274,11 @@ class ListQuery(BaseModel):
     @classmethod
     def from_querystring(cls, querystring: str) -> ParsedQuery:
         return cls.parse(parse_qs(querystring, keep_blank_values=True))
+
+
+@cache
+def _defaults() -> ListQuery:
+    return ListQuery()
 
 
 @dataclass(frozen=True)

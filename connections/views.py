@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -80,12 +80,18 @@ def _switch(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
 
 
 def list_url(ctx: OrgContext, query: ListQuery | None = None, view_id: int | None = None) -> str:
+    """The canonical, bookmarkable URL of a list view: context first, then the query."""
     params: list[tuple[str, str]] = [("ctx", ctx.key)]
     if view_id is not None:
         params.append(("view", str(view_id)))
     if query is not None:
         params += query.to_params()
-    return f"{reverse('connections:list')}?{urlencode(params)}"
+    return f"{_list_path()}?{urlencode(params)}"
+
+
+@cache
+def _list_path() -> str:
+    return reverse("connections:list")
 
 
 def saved_view_url(view: SavedView) -> str | None:

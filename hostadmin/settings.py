@@ -163,10 +163,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connections:list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sessions: idle timeout (renewed on every request) and an absolute lifetime.
-SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Sessions: an idle timeout and an absolute lifetime (SessionLifetimeMiddleware).
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 30) * 60
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12) * 3600
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION

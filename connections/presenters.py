@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from html import escape
 
 from django.core.paginator import Paginator
+from django.utils.safestring import SafeString, mark_safe
 
 from connections.api import HostConnection
 from connections.query import LABELS, ListQuery, OrderBy
@@ -46,18 +47,19 @@ class Row:
     action: str
     action_updated_at: str
 
-    def __html__(self) -> str:
+    @property
+    def html(self) -> SafeString:
         """The whole ``<tr>``, built once in Python: a 100-row table is 100 template
         variables instead of 1,500 (every text value escaped here, timestamps are
         already-escaped HTML)."""
         name = escape(self.host_name)
         host_email = escape(self.host_email)
         owner_email = escape(self.owner_email)
-        return (
+        return mark_safe(  # noqa: S308 - every interpolated text value is escaped above
             f'<tr><td class="trunc"><a href="{escape(self.href)}" title="{name}">{name}</a></td>'
             f'<td class="trunc" title="{host_email}">{host_email}</td>'
             f'<td class="trunc" title="{owner_email}">{owner_email}</td>'
-            f"<td><span class=\"badge badge-{escape(self.status)}\">"
+            f'<td><span class="badge badge-{escape(self.status)}">'
             f"{escape(self.status_label)}</span></td>"
             f"<td>{escape(self.archived)}</td><td>{self.created_at}</td><td>{self.updated_at}</td>"
             f"<td>{self.archived_at}</td><td>{escape(self.action)}</td>"
@@ -293,7 +295,7 @@ def filter_chips(query: ListQuery, url: UrlFor) -> list[Chip]:
             )
         )
     if query.search_text:
-        field = LABELS[query.search_field].lower()
+        field = LABELS[query.search_field]
         chips.append(
             Chip(
                 f"{field} contains “{query.search_text}”",

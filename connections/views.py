@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cache, wraps
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -56,16 +56,27 @@ def with_org_context(view: ContextView) -> ContextView:
         try:
             ctx = context.from_key(request, key) if key is not None else context.current(request)
         except ContextDenied as exc:
-            return render(request, "connections/denied.html", {"reason": str(exc)}, status=403)
+            return _denied(request, str(exc))
         if ctx is None:
-            reason = "Your account has no API client yet. Ask an administrator for access."
-            return render(request, "connections/denied.html", {"reason": reason}, status=403)
+            return _denied(
+                request, "Your account has no API client yet. Ask an administrator for access."
+            )
         if key is not None and ctx.key != context.stored_key(request):
             _switch(request, ctx)
         request.org_ctx = ctx  # type: ignore[attr-defined]
         return view(request, ctx, *args, **kwargs)
 
     return wrapper
+
+
+def _denied(request: HttpRequest, reason: str) -> HttpResponse:
+    """The 403 page. An htmx request (a click in the table) gets it as the whole page,
+    not nested inside the results."""
+    response = render(request, "connections/denied.html", {"reason": reason}, status=403)
+    if getattr(request, "htmx", None):
+        response["HX-Retarget"] = "body"
+        response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 def _switch(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
@@ -145,18 +156,30 @@ def _target_label(ctx: OrgContext) -> str:
 def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
     if not request.GET:
         default = selectors.default_view_of(request.user)
-        if default is not None and (url := saved_view_url(default)):
+        # A default made in a context the user lost would redirect to a 403, every time.
+        usable = (
+            default is not None
+            and default.api_client_id is not None
+            and (selectors.api_client_for(request.user, default.api_client_id) is not None)
+        )
+        if default is not None and usable and (url := saved_view_url(default)):
             return redirect(url)
     parsed = ListQuery.parse(request.GET)
     page_data, status = _list_page(request, ctx, parsed.query, parsed.messages)
     template = "connections/list.html"
     htmx = getattr(request, "htmx", None)
     if htmx:
-        template += "#results" if htmx.target == "results" else "#content"
-        page_data["oob"] = htmx.target == "results"
+        # Messages about bad input stand next to their controls, in the form: then the
+        # whole content region is swapped, not only the results.
+        results_only = htmx.target == "results" and not parsed.messages
+        template += "#results" if results_only else "#content"
+        page_data["oob"] = results_only
     response = render(request, template, page_data, status=status)
     if htmx:
         response["HX-Push-Url"] = page_data["canonical_url"]
+        if htmx.target == "results" and not results_only:
+            response["HX-Retarget"] = "#content"
+            response["HX-Reswap"] = "outerHTML"
     return response
 
 
@@ -193,7 +216,8 @@ def _list_page(
         data["api_error"] = exc
         return data, _error_status(exc)
     now = timezone.now()
-    detail_suffix = "/?" + urlencode({"ctx": ctx.key, "back": query.querystring()})
+    back = query.querystring() + (f"&view={view_id}" if view_id is not None else "")
+    detail_suffix = "/?" + urlencode({"ctx": ctx.key, "back": back})
     detail_prefix = reverse("connections:list")
     data["rows"] = presenters.present_rows(
         page.items,
@@ -242,8 +266,12 @@ def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None
 def connection_detail(
     request: HttpRequest, ctx: OrgContext, host_org_id: uuid.UUID
 ) -> HttpResponse:
-    back = ListQuery.from_querystring(request.GET.get("back", "")).query
-    data: dict[str, Any] = {"ctx": ctx, "back_url": list_url(ctx, back), "host_org_id": host_org_id}
+    back_raw = request.GET.get("back", "")
+    back = ListQuery.from_querystring(back_raw).query  # re-validated: no junk goes back out
+    view_ids = parse_qs(back_raw).get("view", [""])
+    view = selectors.saved_view_of(request.user, view_ids[0])
+    back_url = list_url(ctx, back, view.pk if view else None)
+    data: dict[str, Any] = {"ctx": ctx, "back_url": back_url, "host_org_id": host_org_id}
     try:
         item = api.get_host_connection(ctx.caller, host_org_id)
     except api.ApiError as exc:

@@ -1,0 +1,619 @@
+"""Tests of connections/api.py, the typed upstream client, against the in-process sandbox.
+
+Faults are injected in the sandbox (``sandbox.faults.add``); the few cases the sandbox cannot
+produce use ``httpx.MockTransport``. Nothing of ours is patched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+from django.core.cache import cache
+
+from connections import api
+from connections.query import ListQuery
+from sandbox import ORGS_BY_SLUG, SandboxApp
+
+DEMO = ORGS_BY_SLUG["demo-lender"]
+DATA_PATH = "/v1-beta/host-connections"
+TOKEN_PATH = "/v1-beta/oauth2/token"
+
+
+def creds(slug: str = "demo-lender", secret: str | None = None) -> api.Credentials:
+    org = ORGS_BY_SLUG[slug]
+    return api.Credentials(
+        client_id=org.client_id,
+        client_secret=org.client_secret if secret is None else secret,
+        requester_org_id=org.id,
+    )
+
+
+def caller(slug: str = "demo-lender", target: str | None = None) -> api.Caller:
+    return api.Caller(credentials=creds(slug), target_org_id=ORGS_BY_SLUG[target or slug].id)
+
+
+def data_requests(sandbox: SandboxApp) -> int:
+    return sum(1 for s in sandbox.seen if s.path.startswith(DATA_PATH))
+
+
+def token_requests(sandbox: SandboxApp) -> int:
+    return sum(1 for s in sandbox.seen if s.path == TOKEN_PATH)
+
+
+def list_page(query: ListQuery | None = None, who: api.Caller | None = None) -> Any:
+    return api.list_host_connections(who or caller(), query or ListQuery())
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def test_list_parses_into_models(sandbox: SandboxApp) -> None:
+    page = list_page(ListQuery(limit=100))
+    assert isinstance(page, api.HostConnectionPage)
+    assert len(page.items) == 100
+    assert page.total_items == 302
+    assert all(isinstance(item, api.HostConnection) for item in page.items)
+    assert all(isinstance(item.host_organization_id, uuid.UUID) for item in page.items)
+    assert {str(item.guest_organization_id) for item in page.items} == {DEMO.id}
+
+
+def test_list_naive_timestamps_become_utc_aware(sandbox: SandboxApp) -> None:
+    page = list_page(ListQuery(limit=100, archived=True))
+    raw_rows = sandbox.dataset.rows_for(DEMO.id).by_id
+    assert page.items
+    for item in page.items:
+        raw = raw_rows[str(item.host_organization_id)]
+        assert item.archived_at is not None
+        assert not raw["archived_at"].endswith("Z")  # the naive shape
+        assert item.archived_at.utcoffset() == timedelta(0)
+        assert item.archived_at == datetime.fromisoformat(raw["archived_at"]).replace(tzinfo=UTC)
+        assert raw["created_at"].endswith("Z")
+        assert item.created_at.utcoffset() == timedelta(0)
+        assert item.created_at == datetime.fromisoformat(raw["created_at"])
+
+
+def test_list_accepts_nulls(sandbox: SandboxApp) -> None:
+    page = list_page(ListQuery(limit=100))
+    assert any(item.archived_at is None for item in page.items)
+    no_action = [item for item in page.items if item.active_action_type is None]
+    assert no_action
+    assert all(item.active_action_updated_at is None for item in no_action)
+
+
+def test_list_passes_filters_and_sort(sandbox: SandboxApp) -> None:
+    query = ListQuery(
+        statuses=("disconnected",),
+        archived=False,
+        order_by="created_at",
+        order_dir="desc",
+        limit=50,
+    )
+    page = list_page(query)
+    assert page.items
+    assert {item.status for item in page.items} == {"disconnected"}
+    assert not any(item.archived for item in page.items)
+    created = [item.created_at for item in page.items]
+    assert created == sorted(created, reverse=True)
+
+
+def test_detail_parses_into_model(sandbox: SandboxApp) -> None:
+    first = list_page(ListQuery(limit=20)).items[0]
+    item = api.get_host_connection(caller(), first.host_organization_id)
+    assert isinstance(item, api.HostConnection)
+    assert item == first
+
+
+def test_detail_of_a_connected_org_through_another_target(sandbox: SandboxApp) -> None:
+    item = api.get_host_connection(caller("demo-lender", "northwind-credit"), uuid.UUID(DEMO.id))
+    assert item.host_name == "Demo Lender"
+    assert item.guest_organization_id == uuid.UUID(ORGS_BY_SLUG["northwind-credit"].id)
+
+
+def _detail_transport(row: dict[str, Any]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(200, json=row)
+
+    return httpx.MockTransport(handler)
+
+
+def test_detail_accepts_absent_optional_fields() -> None:
+    row = {
+        "host_organization_id": str(uuid.uuid4()),
+        "guest_organization_id": DEMO.id,
+        "host_name": "Absent Fields Ltd",
+        "host_email": "a@example.com",
+        "owner_email": "b@example.com",
+        "status": "connected",
+        "archived": False,
+        "created_at": "2023-11-07T05:31:56Z",
+        "updated_at": "2025-12-12T12:00:00.123456",
+    }
+    api.use_transport(_detail_transport(row))
+    item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
+    assert item.archived_at is None
+    assert item.active_action_type is None
+    assert item.active_action_updated_at is None
+    assert item.updated_at == datetime(2025, 12, 12, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_detail_converts_offset_timestamps_to_utc() -> None:
+    row = {
+        "host_organization_id": str(uuid.uuid4()),
+        "guest_organization_id": DEMO.id,
+        "host_name": "Offset Ltd",
+        "host_email": "a@example.com",
+        "owner_email": "b@example.com",
+        "status": "disconnected",
+        "archived": True,
+        "created_at": "2023-11-07T07:31:56+02:00",
+        "updated_at": "2023-11-07T05:31:56Z",
+        "archived_at": None,
+        "active_action_type": None,
+        "active_action_updated_at": None,
+    }
+    api.use_transport(_detail_transport(row))
+    item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
+    assert item.created_at.tzinfo is UTC
+    assert item.created_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+
+
+# --- what goes upstream ----------------------------------------------------------------
+
+
+def test_params_arrays_are_repeated_keys(sandbox: SandboxApp) -> None:
+    query = ListQuery(
+        statuses=("disconnected", "connected"),
+        search_field="owner_email",
+        search_text="anna",
+        order_by="archived_at",
+        order_dir="desc",
+        archived=False,
+        active_action_types=("analytics_request",),
+        limit=50,
+        offset=100,
+    )
+    list_page(query)
+    sent = parse_qsl(sandbox.seen[-1].query, keep_blank_values=True)
+    assert sent == [
+        ("statuses", "connected"),
+        ("statuses", "disconnected"),
+        ("search_field", "owner_email"),
+        ("search_text", "anna"),
+        ("order_by", "archived_at"),
+        ("order_dir", "desc"),
+        ("archived", "false"),
+        ("active_action_types", "analytics_request"),
+        ("limit", "50"),
+        ("offset", "100"),
+    ]
+
+
+def test_params_limit_and_offset_override(sandbox: SandboxApp) -> None:
+    page = api.list_host_connections(caller(), ListQuery(), limit=100, offset=300)
+    sent = dict(parse_qsl(sandbox.seen[-1].query))
+    assert (sent["limit"], sent["offset"]) == ("100", "300")
+    assert len(page.items) == 2
+
+
+def test_params_defaults_send_every_required_parameter(sandbox: SandboxApp) -> None:
+    list_page()
+    sent = parse_qsl(sandbox.seen[-1].query)
+    names = [name for name, _ in sent]
+    assert names.count("statuses") == 2
+    assert {"limit", "offset"} <= set(names)
+    assert "search_text" not in names and "archived" not in names
+
+
+def test_headers_carry_both_orgs_and_request_id(sandbox: SandboxApp) -> None:
+    target = ORGS_BY_SLUG["northwind-credit"]
+    list_page(who=caller("demo-lender", "northwind-credit"))
+    token_call, data_call = sandbox.seen[-2], sandbox.seen[-1]
+    assert token_call.path == TOKEN_PATH
+    assert data_call.headers["requester-organization-id"] == DEMO.id
+    assert data_call.headers["target-organization-id"] == target.id
+    assert data_call.headers["authorization"].startswith("Bearer ")
+    request_id = data_call.headers["x-request-id"]
+    assert request_id
+    assert token_call.headers["x-request-id"] == request_id
+
+
+def test_headers_request_id_differs_per_call(sandbox: SandboxApp) -> None:
+    list_page()
+    list_page()
+    ids = [s.headers["x-request-id"] for s in sandbox.seen if s.path == DATA_PATH]
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+
+# --- tokens ----------------------------------------------------------------------------
+
+
+def test_token_cached_across_calls(sandbox: SandboxApp) -> None:
+    for _ in range(5):
+        list_page()
+    api.get_host_connection(caller("demo-lender", "northwind-credit"), uuid.UUID(DEMO.id))
+    assert sandbox.tokens_issued == 1
+    assert token_requests(sandbox) == 1
+    assert data_requests(sandbox) == 6
+
+
+def test_token_cached_per_api_client(sandbox: SandboxApp) -> None:
+    list_page()
+    list_page(who=caller("harbor-finance"))
+    list_page()
+    list_page(who=caller("harbor-finance"))
+    assert sandbox.tokens_issued == 2
+
+
+def test_token_kept_in_django_cache(sandbox: SandboxApp) -> None:
+    list_page()
+    token = cache.get(creds().cache_key)
+    assert token
+    assert sandbox.seen[-1].headers["authorization"] == f"Bearer {token}"
+    cache.clear()
+    list_page()
+    assert sandbox.tokens_issued == 2
+
+
+def test_token_no_stampede_from_concurrent_calls(sandbox: SandboxApp) -> None:
+    # A slow token endpoint: without the per-client lock every thread would fetch one.
+    sandbox.faults.add("latency", path="/oauth2/token", seconds=0.05, times=None)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+    pages: list[Any] = []
+
+    def work() -> None:
+        try:
+            barrier.wait(timeout=10)
+            pages.append(list_page())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert len(pages) == 8
+    assert sandbox.tokens_issued == 1
+    assert token_requests(sandbox) == 1
+
+
+def test_token_refreshed_once_on_401(sandbox: SandboxApp) -> None:
+    list_page()
+    sandbox.faults.add("expire_tokens", path="/host-connections")
+    page = list_page()
+    assert page.items
+    assert sandbox.tokens_issued == 2
+    assert data_requests(sandbox) == 3  # the first call, the refused one, the retry
+
+
+def test_token_refreshed_on_401_with_an_empty_cache(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("expire_tokens", path="/host-connections")
+    assert list_page().items
+    assert sandbox.tokens_issued == 2
+    assert data_requests(sandbox) == 2
+
+
+def test_token_persistent_401_is_auth_error(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("expire_tokens", path="/host-connections", times=None)
+    with pytest.raises(api.ApiAuthError) as info:
+        list_page()
+    assert info.value.status == 401
+    assert not info.value.retryable
+    assert sandbox.tokens_issued == 2  # one refresh, no more
+    assert data_requests(sandbox) == 2
+
+
+def test_token_bad_credentials_is_auth_error(sandbox: SandboxApp) -> None:
+    bad = api.Caller(creds(secret="definitely-not-the-secret"), DEMO.id)
+    with pytest.raises(api.ApiAuthError) as info:
+        api.list_host_connections(bad, ListQuery())
+    assert info.value.status == 401
+    assert info.value.code == "oauth_invalid_client_credentials"
+    assert "credentials" in info.value.message
+    assert data_requests(sandbox) == 0
+    assert sandbox.tokens_issued == 0
+
+
+@pytest.mark.parametrize("kind", ["status_503", "status_502", "status_500", "timeout", "drop"])
+def test_token_post_never_retried(sandbox: SandboxApp, kind: str) -> None:
+    sandbox.faults.add(kind, path="/oauth2/token", times=None)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    assert info.value.retryable
+    assert token_requests(sandbox) == 1
+    assert data_requests(sandbox) == 0
+
+
+@pytest.mark.parametrize("kind", ["bad_json", "bad_shape"])
+def test_token_contract_breach(sandbox: SandboxApp, kind: str) -> None:
+    sandbox.faults.add(kind, path="/oauth2/token")
+    with pytest.raises(api.ApiContractError):
+        list_page()
+    assert cache.get(creds().cache_key) is None
+
+
+def test_token_with_zero_expiry_is_contract_breach() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"access_token": "tok", "expires_in": 0})
+
+    api.use_transport(httpx.MockTransport(handler))
+    with pytest.raises(api.ApiContractError):
+        list_page()
+
+
+# --- retries ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["status_503", "status_502", "status_504", "timeout", "drop"])
+def test_retry_then_success(sandbox: SandboxApp, settings: Any, kind: str) -> None:
+    settings.UPSTREAM_MAX_RETRIES = 2
+    sandbox.faults.add(kind, path="/host-connections", times=2)
+    assert list_page().items
+    assert data_requests(sandbox) == 3
+    assert sandbox.tokens_issued == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("status_502", "failed (502)"),
+        ("status_504", "failed (504)"),
+        ("timeout", "did not answer in time"),
+        ("drop", "could not be reached"),
+    ],
+)
+def test_retry_exhausted_is_unavailable(
+    sandbox: SandboxApp, settings: Any, kind: str, words: str
+) -> None:
+    settings.UPSTREAM_MAX_RETRIES = 2
+    sandbox.faults.add(kind, path="/host-connections", times=None)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    assert info.value.retryable is True
+    assert words in info.value.message
+    assert "try again" in info.value.message
+    assert data_requests(sandbox) == 3
+
+
+def test_retry_count_follows_setting(sandbox: SandboxApp, settings: Any) -> None:
+    settings.UPSTREAM_MAX_RETRIES = 0
+    sandbox.faults.add("status_502", path="/host-connections", times=1)
+    with pytest.raises(api.ApiUnavailable):
+        list_page()
+    assert data_requests(sandbox) == 1
+
+
+def test_retry_maintenance_message(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_503", path="/host-connections", times=None)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    assert info.value.status == 503
+    assert info.value.code == "service_under_maintenance"
+    assert "under maintenance" in info.value.message
+    assert info.value.retryable
+
+
+def test_retry_500_is_unavailable(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_500", path="/host-connections", times=None)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    assert info.value.status == 500
+    assert "failed (500)" in info.value.message
+
+
+def test_retry_429_with_small_retry_after(sandbox: SandboxApp) -> None:
+    # seconds < 1 makes the sandbox send "Retry-After: 0", under the cap set in conftest.
+    sandbox.faults.add("status_429", path="/host-connections", seconds=0.01)
+    assert list_page().items
+    assert data_requests(sandbox) == 2
+
+
+def test_retry_429_with_large_retry_after_is_busy_fast(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_429", path="/host-connections", seconds=120, times=None)
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert info.value.retry_after == 120
+    assert info.value.retryable
+    assert info.value.status == 429
+    assert "try again in 120 s" in info.value.message
+    assert data_requests(sandbox) == 1  # no sleep, no retry
+
+
+def test_retry_429_retry_after_over_the_deadline_is_busy(
+    sandbox: SandboxApp, settings: Any
+) -> None:
+    settings.UPSTREAM_RETRY_AFTER_CAP = 5
+    settings.UPSTREAM_DEADLINE = 0.5
+    sandbox.faults.add("status_429", path="/host-connections", seconds=2, times=None)
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert "try again in 2 s" in info.value.message
+    assert data_requests(sandbox) == 1
+
+
+# --- other errors ----------------------------------------------------------------------
+
+
+def test_error_403_is_forbidden(sandbox: SandboxApp) -> None:
+    with pytest.raises(api.ApiForbidden) as info:
+        list_page(who=caller("demo-lender", "quiet-bank"))
+    assert info.value.status == 403
+    assert info.value.code == "target_not_allowed"
+    assert not info.value.retryable
+    assert data_requests(sandbox) == 1
+
+
+def test_error_404_is_not_found(sandbox: SandboxApp) -> None:
+    with pytest.raises(api.ApiNotFound) as info:
+        api.get_host_connection(caller(), uuid.uuid4())
+    assert info.value.status == 404
+    assert data_requests(sandbox) == 1
+
+
+@pytest.mark.parametrize("kind", ["bad_json", "bad_shape"])
+def test_error_bad_body_is_contract_error(sandbox: SandboxApp, kind: str) -> None:
+    sandbox.faults.add(kind, path="/host-connections")
+    with pytest.raises(api.ApiContractError) as info:
+        list_page()
+    assert info.value.code == "contract_breach"
+    assert data_requests(sandbox) == 1
+
+
+def test_error_bad_shape_on_detail_is_contract_error(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("bad_shape", path="/host-connections/")
+    with pytest.raises(api.ApiContractError):
+        api.get_host_connection(caller(), uuid.UUID(ORGS_BY_SLUG["northwind-credit"].id))
+
+
+def test_error_redirect_is_not_followed() -> None:
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(302, headers={"Location": "http://evil.example/steal"})
+
+    api.use_transport(httpx.MockTransport(handler))
+    with pytest.raises(api.ApiError) as info:
+        list_page()
+    assert info.value.status == 302
+    assert not any(r.url.host == "evil.example" for r in requests)
+    assert len(requests) == 2  # the token and the one GET
+
+
+def test_error_422_is_rejected(sandbox: SandboxApp) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        body = {"detail": [{"loc": ["query", "limit"], "msg": "x", "type": "t", "code": "t"}]}
+        return httpx.Response(422, json=body)
+
+    api.use_transport(httpx.MockTransport(handler))
+    with pytest.raises(api.ApiRejected) as info:
+        list_page()
+    assert info.value.status == 422
+    assert "bug" in info.value.message
+
+
+# --- correlation ids and secrets in errors and logs ------------------------------------
+
+SECRET = "do-not-leak-this-secret-42"
+
+
+def _scenario_bad_credentials(sandbox: SandboxApp) -> api.Caller:
+    return api.Caller(creds(secret=SECRET), DEMO.id)
+
+
+def _fault(kind: str, **kwargs: Any) -> Callable[[SandboxApp], api.Caller]:
+    def setup(sandbox: SandboxApp) -> api.Caller:
+        sandbox.faults.add(kind, **kwargs)
+        return caller()
+
+    return setup
+
+
+def _forbidden(sandbox: SandboxApp) -> api.Caller:
+    return caller("demo-lender", "quiet-bank")
+
+
+SCENARIOS: dict[str, Callable[[SandboxApp], api.Caller]] = {
+    "bad_credentials": _scenario_bad_credentials,
+    "persistent_401": _fault("expire_tokens", path="/host-connections", times=None),
+    "exhausted_502": _fault("status_502", path="/host-connections", times=None),
+    "exhausted_timeout": _fault("timeout", path="/host-connections", times=None),
+    "exhausted_drop": _fault("drop", path="/host-connections", times=None),
+    "maintenance": _fault("status_503", path="/host-connections", times=None),
+    "busy": _fault("status_429", path="/host-connections", seconds=120, times=None),
+    "forbidden": _forbidden,
+    "bad_json": _fault("bad_json", path="/host-connections"),
+    "bad_shape": _fault("bad_shape", path="/host-connections"),
+    "token_503": _fault("status_503", path="/oauth2/token"),
+    "token_drop": _fault("drop", path="/oauth2/token"),
+    "token_bad_json": _fault("bad_json", path="/oauth2/token"),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_errors_carry_a_logged_correlation_id_and_no_secrets(
+    sandbox: SandboxApp, caplog: pytest.LogCaptureFixture, scenario: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    who = SCENARIOS[scenario](sandbox)
+    with pytest.raises(api.ApiError) as info:
+        api.list_host_connections(who, ListQuery())
+    exc = info.value
+    ref = exc.correlation_id
+    assert ref
+    assert ref in str(exc)
+    assert exc.message and exc.message in str(exc)
+    ours = [r for r in caplog.records if r.name == "connections.api"]
+    assert any(ref in r.getMessage() for r in ours)
+    # The same reference reached the upstream, so support can match the two logs.
+    assert any(s.headers.get("x-request-id") == ref for s in sandbox.seen)
+
+    tokens = {
+        s.headers["authorization"].removeprefix("Bearer ")
+        for s in sandbox.seen
+        if "authorization" in s.headers
+    }
+    secrets = {who.credentials.client_secret, *tokens}
+    if scenario not in ("bad_credentials",) and not scenario.startswith("token_"):
+        assert tokens  # a token was in play, so the check below means something
+    texts = [str(exc), repr(exc), repr(exc.args), repr(who), repr(who.credentials), caplog.text]
+    texts += [r.getMessage() for r in caplog.records]
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text
+
+
+def test_credentials_repr_hides_the_secret() -> None:
+    credentials = creds(secret=SECRET)
+    assert SECRET not in repr(credentials)
+    assert SECRET not in str(credentials)
+    assert credentials.client_id in repr(credentials)
+    assert SECRET not in credentials.cache_key
+
+
+def test_errors_from_one_call_share_one_correlation_id(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_502", path="/host-connections", times=None)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    ids = {s.headers["x-request-id"] for s in sandbox.seen if s.path == DATA_PATH}
+    assert ids == {info.value.correlation_id}
+
+
+def test_httpx_does_not_log_urls_at_info(
+    sandbox: SandboxApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("connections.api").info("marker")  # INFO records are being captured
+    list_page(ListQuery(search_text="acme"))
+    assert any(r.getMessage() == "marker" for r in caplog.records)
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
+    assert "host-connections" not in caplog.text
+    assert "search_text" not in caplog.text
+
+
+def test_error_log_has_path_but_no_query(
+    sandbox: SandboxApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with pytest.raises(api.ApiForbidden):
+        api.list_host_connections(
+            caller("demo-lender", "quiet-bank"), ListQuery(search_text="private-needle")
+        )
+    assert "/host-connections" in caplog.text
+    assert "private-needle" not in caplog.text

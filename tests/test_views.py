@@ -1,0 +1,1076 @@
+# ruff: noqa: RUF001 - the page prints en dashes and angle quotes; tests match them exactly.
+"""The list and detail pages, full page and htmx partial, against the in-process sandbox.
+
+Every filter, sort, page and error path is requested three ways where it matters: as a
+full page, as the htmx "results" partial (HX-Target: results, what the filter form,
+sort headers and pager send) and as the htmx "content" partial (any other target, e.g.
+the chip and reset links). Upstream faults are injected at the sandbox only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from html import unescape
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.test import Client
+from django.utils.html import escape
+
+from connections.models import ApiClient
+from sandbox import Dataset, SandboxApp
+from sandbox.data import org_uuid
+
+LIST = "/connections/"
+DEMO = org_uuid("demo-lender")
+TOTAL = 302  # 300 generated rows + the two named orgs that are connected to Demo Lender
+ROW = '<tr><td class="trunc">'
+
+MODES = ("full", "results", "content")
+HEADERS: dict[str, dict[str, str]] = {
+    "full": {},
+    "results": {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"},
+    "content": {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "content"},
+}
+every_mode = pytest.mark.parametrize("mode", MODES)
+page_modes = pytest.mark.parametrize("mode", ["full", "content"])  # where the form is
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings: Any) -> None:
+    """The signed-in user is created for every test; PBKDF2 would dominate the run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def ctx(demo_client: ApiClient) -> str:
+    return str(demo_client.pk)
+
+
+def get(client: Client, ctx: str | None, query: str | list[tuple[str, str]], mode: str) -> Any:
+    params = query if isinstance(query, str) else urlencode(query)
+    prefix = f"ctx={ctx}&" if ctx is not None else ""
+    return client.get(f"{LIST}?{prefix}{params}", **HEADERS[mode])
+
+
+def body_of(response: Any) -> str:
+    return response.content.decode()
+
+
+def vary(response: Any) -> list[str]:
+    return [v.strip().lower() for v in response.get("Vary", "").split(",")]
+
+
+def check_shape(response: Any, mode: str, status: int = 200, *, bad_input: bool = False) -> str:
+    """Status, Vary, the partial chosen for the mode, and HX-Push-Url only for htmx.
+
+    A results request with bad input is retargeted to the content region, where the
+    messages stand next to their controls."""
+    assert response.status_code == status, body_of(response)[:2000]
+    assert "hx-request" in vary(response)
+    body = body_of(response)
+    if mode == "results" and bad_input:
+        assert response["HX-Retarget"] == "#content"
+        assert response["HX-Reswap"] == "outerHTML"
+        mode = "content"
+    elif mode == "results":
+        assert not response.has_header("HX-Retarget")
+    if mode == "full":
+        assert "<html" in body
+        assert 'id="content"' in body
+        assert not response.has_header("HX-Push-Url")
+    elif mode == "results":
+        assert "<html" not in body
+        assert body.lstrip().startswith('<div id="results"')
+        assert 'id="filters"' not in body
+        assert response["HX-Push-Url"].startswith(f"{LIST}?ctx=")
+    else:
+        assert "<html" not in body
+        assert body.lstrip().startswith('<div id="content"')
+        assert 'id="filters"' in body
+        assert response["HX-Push-Url"].startswith(f"{LIST}?ctx=")
+    return body
+
+
+def upstream_query(sandbox: SandboxApp) -> dict[str, list[str]]:
+    last = sandbox.seen[-1]
+    assert last.path.endswith("/host-connections")
+    return parse_qs(last.query, keep_blank_values=True)
+
+
+def expected_rows(sandbox: SandboxApp, **kwargs: Any) -> list[dict[str, Any]]:
+    options: dict[str, Any] = {
+        "statuses": ("connected", "disconnected"),
+        "search_field": "host_name",
+        "search_text": None,
+        "order_by": "host_name",
+        "order_dir": "asc",
+        "archived": None,
+        "action_types": None,
+    }
+    options.update(kwargs)
+    return sandbox.dataset.query(DEMO, **options)
+
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+
+
+class _Region(HTMLParser):
+    """The raw HTML inside the first element with a given id."""
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.element_id = element_id
+        self.depth = 0
+        self.start: tuple[int, int] | None = None
+        self.end: tuple[int, int] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.end is not None or tag in _VOID:
+            return
+        if self.depth:
+            self.depth += 1
+        elif dict(attrs).get("id") == self.element_id:
+            self.start = self.getpos()
+            self.depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth and self.end is None and tag not in _VOID:
+            self.depth -= 1
+            if self.depth == 0:
+                self.end = self.getpos()
+
+
+def region(html: str, element_id: str) -> str:
+    parser = _Region(element_id)
+    parser.feed(html)
+    assert parser.start is not None and parser.end is not None, f"no #{element_id}"
+    lines = html.splitlines(keepends=True)
+
+    def offset(pos: tuple[int, int]) -> int:
+        return sum(len(line) for line in lines[: pos[0] - 1]) + pos[1]
+
+    return html[offset(parser.start) : offset(parser.end)]
+
+
+def rows_in(html: str) -> int:
+    return html.count(ROW)
+
+
+# --- the default view and htmx plumbing ------------------------------------------------
+
+
+@every_mode
+def test_list_default_first_page(alice: Client, sandbox: SandboxApp, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert rows_in(body) == 20
+    assert "1–20 of 302" in body
+    assert "302 connections match" in body
+    assert upstream_query(sandbox) == {
+        "statuses": ["connected", "disconnected"],
+        "search_field": ["host_name"],
+        "order_by": ["host_name"],
+        "order_dir": ["asc"],
+        "limit": ["20"],
+        "offset": ["0"],
+    }
+
+
+@pytest.mark.parametrize("mode", ["results", "content"])
+def test_htmx_push_url_is_canonical(alice: Client, ctx: str, mode: str) -> None:
+    query = (
+        "offset=0&limit=50&order_dir=asc&statuses=disconnected&statuses=connected"
+        "&archived=&search_field=host_name&active_action_types=analytics_request"
+    )
+    response = get(alice, None, f"{query}&ctx={ctx}", mode)
+    check_shape(response, mode)
+    assert response["HX-Push-Url"] == (
+        f"{LIST}?ctx={ctx}&active_action_types=analytics_request&limit=50"
+    )
+
+
+@pytest.mark.parametrize("mode", ["results", "content"])
+def test_htmx_push_url_has_ctx_first_without_ctx_param(alice: Client, ctx: str, mode: str) -> None:
+    response = get(alice, None, "statuses=connected", mode)
+    check_shape(response, mode)
+    assert response["HX-Push-Url"] == f"{LIST}?ctx={ctx}&statuses=connected"
+
+
+def test_htmx_results_partial_swaps_out_of_band_state(alice: Client, ctx: str) -> None:
+    body = check_shape(get(alice, ctx, "order_by=created_at", "results"), "results")
+    assert '<div id="form-state" hx-swap-oob="true">' in body
+    assert '<input type="hidden" name="order_by" value="created_at">' in body
+    assert 'id="result-count" class="result-count" aria-live="polite" hx-swap-oob="true"' in body
+
+
+def test_htmx_content_partial_has_no_out_of_band_swaps(alice: Client, ctx: str) -> None:
+    body = check_shape(get(alice, ctx, "", "content"), "content")
+    assert "hx-swap-oob" not in body
+
+
+@pytest.mark.parametrize("target", ["views-panel", "main", ""])
+def test_htmx_other_target_gets_content_partial(alice: Client, ctx: str, target: str) -> None:
+    response = alice.get(
+        f"{LIST}?ctx={ctx}&limit=50", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=target
+    )
+    check_shape(response, "content")
+    assert response["HX-Push-Url"] == f"{LIST}?ctx={ctx}&limit=50"
+
+
+def test_htmx_header_without_hx_request_is_full_page(alice: Client, ctx: str) -> None:
+    response = alice.get(f"{LIST}?ctx={ctx}", HTTP_HX_TARGET="results")
+    check_shape(response, "full")
+
+
+def test_vary_lists_htmx_headers(alice: Client, ctx: str) -> None:
+    values = vary(get(alice, ctx, "", "full"))
+    assert "hx-request" in values
+    assert "hx-target" in values
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_list_get_only(alice: Client, ctx: str, method: str) -> None:
+    response = getattr(alice, method)(f"{LIST}?ctx={ctx}")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+
+
+def test_detail_get_only(alice: Client, ctx: str) -> None:
+    response = alice.post(f"{LIST}{uuid.uuid4()}/?ctx={ctx}")
+    assert response.status_code == 405
+
+
+# --- filters ---------------------------------------------------------------------------
+
+
+@every_mode
+@pytest.mark.parametrize("status", ["connected", "disconnected"])
+def test_filter_status_single(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, status: str
+) -> None:
+    body = check_shape(get(alice, ctx, f"statuses={status}", mode), mode)
+    assert upstream_query(sandbox)["statuses"] == [status]
+    other = "disconnected" if status == "connected" else "connected"
+    assert f"badge-{status}" in body
+    assert f"badge-{other}" not in body
+    total = len(expected_rows(sandbox, statuses=(status,)))
+    assert f"{total} connections match" in body
+    assert f"Status: {status.capitalize()}</span>" in body
+    if mode != "results":
+        assert f'value="{status}" checked' in body
+        assert f'value="{other}" checked' not in body
+
+
+@every_mode
+def test_filter_status_both_is_default(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    response = get(alice, ctx, "statuses=disconnected&statuses=connected", mode)
+    body = check_shape(response, mode)
+    assert upstream_query(sandbox)["statuses"] == ["connected", "disconnected"]
+    assert 'class="chips"' not in body
+    if mode != "full":
+        assert response["HX-Push-Url"] == f"{LIST}?ctx={ctx}"
+
+
+@every_mode
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [("host_name", "harbor"), ("host_email", "summit"), ("owner_email", "anna")],
+)
+def test_filter_search(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, field: str, text: str
+) -> None:
+    response = get(alice, ctx, f"search_field={field}&search_text={text}", mode)
+    body = check_shape(response, mode)
+    sent = upstream_query(sandbox)
+    assert sent["search_field"] == [field]
+    assert sent["search_text"] == [text]
+    rows = expected_rows(sandbox, search_field=field, search_text=text)
+    assert 0 < len(rows) < TOTAL
+    assert f"{len(rows)} connection" in body
+    assert escape(rows[0]["host_name"]) in body
+    label = {"host_name": "Host name", "host_email": "Host email", "owner_email": "Owner email"}
+    assert f"{label[field]} contains “{text}”" in body
+    if mode != "full":
+        assert response["HX-Push-Url"] == (
+            f"{LIST}?ctx={ctx}&search_text={text}"
+            if field == "host_name"
+            else f"{LIST}?ctx={ctx}&search_field={field}&search_text={text}"
+        )
+    if mode != "results":
+        assert f'<option value="{field}" selected>' in body
+        assert f'name="search_text" value="{text}"' in body
+
+
+@every_mode
+@pytest.mark.parametrize(
+    ("raw", "sent", "chip"),
+    [("true", ["true"], "Archived only"), ("false", ["false"], "Not archived"), ("", None, None)],
+)
+def test_filter_archived(
+    alice: Client,
+    sandbox: SandboxApp,
+    ctx: str,
+    mode: str,
+    raw: str,
+    sent: list[str] | None,
+    chip: str | None,
+) -> None:
+    body = check_shape(get(alice, ctx, f"archived={raw}", mode), mode)
+    assert upstream_query(sandbox).get("archived") == sent
+    archived = None if sent is None else raw == "true"
+    total = len(expected_rows(sandbox, archived=archived))
+    assert f"{total} connections match" in body
+    if chip:
+        assert f"<span>{chip}</span>" in body
+        assert ("<td>Yes</td>" in body) is (raw == "true")
+        assert ("<td>No</td>" in body) is (raw == "false")
+    else:
+        assert 'class="chips"' not in body
+
+
+@every_mode
+def test_filter_active_action(alice: Client, sandbox: SandboxApp, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "active_action_types=analytics_request", mode), mode)
+    assert upstream_query(sandbox)["active_action_types"] == ["analytics_request"]
+    total = len(expected_rows(sandbox, action_types=("analytics_request",)))
+    assert f"{total} connections match" in body
+    assert "<span>Active action: Analytics request</span>" in body
+    assert body.count("<td>Analytics request</td>") == 20
+    if mode != "results":
+        assert '<option value="analytics_request" selected>' in body
+
+
+@every_mode
+def test_filter_active_action_any(alice: Client, sandbox: SandboxApp, ctx: str, mode: str) -> None:
+    check_shape(get(alice, ctx, "active_action_types=", mode), mode)
+    assert "active_action_types" not in upstream_query(sandbox)
+
+
+@every_mode
+@pytest.mark.parametrize("limit", [20, 50, 100])
+def test_filter_page_size(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, limit: int
+) -> None:
+    body = check_shape(get(alice, ctx, f"limit={limit}", mode), mode)
+    assert upstream_query(sandbox)["limit"] == [str(limit)]
+    assert rows_in(body) == limit
+    assert f"1–{limit} of 302" in body
+    if mode != "results":
+        assert f'<option value="{limit}" selected>' in body
+
+
+@every_mode
+def test_filter_chips_each_clear_one_filter(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    query = (
+        "statuses=connected&search_text=a&archived=false"
+        "&active_action_types=analytics_request&limit=50&offset=50"
+    )
+    body = check_shape(get(alice, ctx, query, mode), mode)
+    base = f"{LIST}?ctx={ctx}"
+    clear = {
+        "Status: Connected": "search_text=a&archived=false"
+        "&active_action_types=analytics_request&limit=50",
+        "Host name contains “a”": "statuses=connected&archived=false"
+        "&active_action_types=analytics_request&limit=50",
+        "Not archived": "statuses=connected&search_text=a&active_action_types=analytics_request"
+        "&limit=50",
+        "Active action: Analytics request": "statuses=connected&search_text=a&archived=false"
+        "&limit=50",
+    }
+    for label, rest in clear.items():
+        url = escape(f"{base}&{rest}")
+        assert (
+            f'<a href="{url}" hx-get="{url}" hx-target="#content" hx-swap="outerHTML"'
+            f' aria-label="Clear filter: {label}" class="chip-clear">'
+        ) in body
+    assert f'<a href="{base}" hx-get="{base}" hx-target="#content"' in body  # clear all
+
+
+@every_mode
+def test_filter_chip_clear_link_drops_filter_upstream(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    get(alice, ctx, "archived=true&limit=50", "full")
+    response = alice.get(f"{LIST}?ctx={ctx}&limit=50", **HEADERS[mode])
+    check_shape(response, mode)
+    sent = upstream_query(sandbox)
+    assert "archived" not in sent
+    assert sent["limit"] == ["50"]
+
+
+@every_mode
+def test_filter_no_match_offers_reset(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "search_text=zzqqxxnomatch&archived=true", mode), mode)
+    assert upstream_query(sandbox)["search_text"] == ["zzqqxxnomatch"]
+    results = region(body, "results")
+    assert "No connections match these filters." in results
+    reset = f"{LIST}?ctx={ctx}"
+    assert f'<a class="btn" href="{reset}" hx-get="{reset}"' in results
+    assert "Reset filters" in results
+    assert "No connections match" in body  # the result count
+    assert ROW not in body
+    assert 'aria-label="Pagination"' not in body
+
+
+# --- sorting ---------------------------------------------------------------------------
+
+
+def header(body: str, column: str) -> str:
+    start = body.index(f'id="sort-{column}"')
+    return body[body.rindex("<th", 0, start) : body.index("</th>", start)]
+
+
+@every_mode
+def test_sort_default_is_host_name_ascending(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert 'aria-sort="ascending"' in header(body, "host_name")
+    assert "aria-sort" not in header(body, "created_at")
+    url = escape(f"{LIST}?ctx={ctx}&order_dir=desc")
+    assert f'href="{url}" hx-get="{url}"' in header(body, "host_name")
+
+
+@every_mode
+@pytest.mark.parametrize("column", ["host_email", "owner_email", "created_at", "updated_at"])
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_sort_by_column(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, column: str, direction: str
+) -> None:
+    response = get(alice, ctx, f"order_by={column}&order_dir={direction}&offset=40", mode)
+    body = check_shape(response, mode)
+    sent = upstream_query(sandbox)
+    assert sent["order_by"] == [column]
+    assert sent["order_dir"] == [direction]
+    rows = expected_rows(sandbox, order_by=column, order_dir=direction)
+    assert escape(rows[40]["host_email"]) in region(body, "results")
+    aria = "ascending" if direction == "asc" else "descending"
+    assert f'aria-sort="{aria}"' in header(body, column)
+    assert "aria-sort" not in header(body, "host_name")
+    # Clicking the header toggles the direction and goes back to the first page.
+    toggled = f"{LIST}?ctx={ctx}&order_by={column}"
+    if direction == "asc":
+        toggled += "&order_dir=desc"
+    assert f'href="{escape(toggled)}"' in header(body, column)
+    # Another column sorts ascending.
+    assert f'href="{escape(f"{LIST}?ctx={ctx}")}"' in header(body, "host_name")
+
+
+@every_mode
+def test_sort_nullable_column_puts_nulls_last(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "order_by=archived_at&order_dir=desc", mode), mode)
+    assert upstream_query(sandbox)["order_by"] == ["archived_at"]
+    assert 'aria-sort="descending"' in header(body, "archived_at")
+    assert body.count("<td>Yes</td>") == 20  # rows never archived come last
+
+
+@every_mode
+def test_sort_unsortable_columns_have_no_link(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert '<th scope="col">Status</th>' in body
+    assert '<th scope="col">Active action</th>' in body
+    assert 'id="sort-status"' not in body
+
+
+# --- pagination ------------------------------------------------------------------------
+
+
+@every_mode
+def test_page_second(alice: Client, sandbox: SandboxApp, ctx: str, mode: str) -> None:
+    response = get(alice, ctx, "offset=20", mode)
+    body = check_shape(response, mode)
+    assert upstream_query(sandbox)["offset"] == ["20"]
+    assert "21–40 of 302" in body
+    assert escape(expected_rows(sandbox)[20]["host_email"]) in body
+    base = f"{LIST}?ctx={ctx}"
+    assert f'id="page-first" href="{base}"' in body
+    assert f'id="page-prev" href="{base}"' in body
+    assert f'id="page-next" href="{escape(base + "&offset=40")}"' in body
+    assert f'id="page-last" href="{escape(base + "&offset=300")}"' in body
+    assert '<span class="current" aria-current="page">2</span>' in body
+    if mode != "full":
+        assert response["HX-Push-Url"] == f"{base}&offset=20"
+
+
+@every_mode
+def test_page_first_has_disabled_back_links(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert '<span class="disabled">« First</span>' in body
+    assert '<span class="disabled">‹ Previous</span>' in body
+    assert 'id="page-next"' in body
+
+
+@every_mode
+def test_page_last(alice: Client, sandbox: SandboxApp, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "offset=300", mode), mode)
+    assert "301–302 of 302" in body
+    assert rows_in(body) == 2
+    assert '<span class="disabled">Next ›</span>' in body
+    assert '<span class="disabled">Last »</span>' in body
+    assert '<span class="current" aria-current="page">16</span>' in body
+
+
+@every_mode
+@pytest.mark.parametrize("offset", [302, 1000, 10_000_000])
+def test_page_past_the_end_links_to_last_page(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, offset: int
+) -> None:
+    body = check_shape(get(alice, ctx, f"offset={offset}", mode), mode)
+    assert upstream_query(sandbox)["offset"] == [str(offset)]
+    results = region(body, "results")
+    assert "There are no rows at this position: the list has 302 rows." in results
+    last = escape(f"{LIST}?ctx={ctx}&offset=300")
+    assert f'<a class="btn" href="{last}" hx-get="{last}">Go to the last page</a>' in results
+    assert ROW not in body
+
+
+@every_mode
+def test_page_past_the_end_of_filtered_list(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "search_text=harbor&limit=50&offset=500", mode), mode)
+    total = len(expected_rows(sandbox, search_text="harbor"))
+    assert 0 < total <= 50
+    last = escape(f"{LIST}?ctx={ctx}&search_text=harbor&limit=50")
+    assert f'href="{last}" hx-get="{last}">Go to the last page' in body
+
+
+@every_mode
+def test_page_offset_with_no_rows_at_all_is_no_match(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "search_text=zzqqxxnomatch&offset=40", mode), mode)
+    assert "No connections match these filters." in body
+    assert "Go to the last page" not in body
+
+
+class TestLongList:
+    """1,234 rows: thousands separators and elided page numbers."""
+
+    @pytest.fixture
+    def sandbox(self) -> SandboxApp:
+        return SandboxApp(Dataset(seed=7, rows_per_org=1232))
+
+    @every_mode
+    def test_page_range_text_has_thousands_separator(
+        self, alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+    ) -> None:
+        body = check_shape(get(alice, ctx, "offset=20", mode), mode)
+        assert "21–40 of 1,234" in body
+        assert "1,234 connections match" in body
+
+    @every_mode
+    def test_page_numbers_are_elided(self, alice: Client, ctx: str, mode: str) -> None:
+        body = check_shape(get(alice, ctx, "offset=600", mode), mode)  # page 31 of 62
+        pager = region(body, "results")
+        pager = pager[pager.index('aria-label="Pagination"') :]
+        shown = []
+        for chunk in pager.split("<li>")[1:]:
+            if 'class="gap"' in chunk:
+                shown.append("…")
+            elif 'aria-current="page"' in chunk:
+                shown.append("[31]")
+            elif 'aria-label="Page ' in chunk:
+                shown.append(chunk.split('aria-label="Page ')[1].split('"')[0])
+        assert shown == ["1", "…", "29", "30", "[31]", "32", "33", "…", "62"]
+        page_62 = escape(f"{LIST}?ctx={ctx}&offset=1220")
+        assert f'id="page-62" href="{page_62}"' in pager
+        assert f'id="page-last" href="{page_62}"' in pager
+
+    @every_mode
+    def test_page_past_the_end_names_the_total(self, alice: Client, ctx: str, mode: str) -> None:
+        body = check_shape(get(alice, ctx, "offset=5000&limit=100", mode), mode)
+        assert "the list has 1,234 rows" in body
+        assert escape(f"{LIST}?ctx={ctx}&limit=100&offset=1200") in body
+
+
+# --- bad input -------------------------------------------------------------------------
+
+LONG = "x" * 300
+BAD_INPUT = [
+    # (query, error id, upstream parameter, the value sent upstream, message part)
+    ("limit=1000", "err-limit", "limit", ["100"], "Rows per page must be 20, 50 or 100"),
+    ("limit=abc", "err-limit", "limit", ["20"], "not “abc”"),
+    ("limit=50&limit=100", "err-limit", "limit", ["50"], "given 2 times"),
+    ("order_by=password", "err-order_by", "order_by", ["host_name"], "not a valid column"),
+    ("order_dir=up", "err-order_dir", "order_dir", ["asc"], "“up” is not a valid"),
+    ("statuses=bogus", "err-statuses", "statuses", ["connected", "disconnected"], "“bogus”"),
+    ("statuses=connected&statuses=bogus", "err-statuses", "statuses", ["connected"], "bogus"),
+    (f"search_text={LONG}", "err-search_text", "search_text", ["x" * 255], "255 characters"),
+    ("search_text=ac%00me", "err-search_text", "search_text", ["acme"], "Control characters"),
+    ("search_text=a%1b%5b31mb%7f", "err-search_text", "search_text", ["a[31mb"], "Control"),
+    ("search_text=a&search_text=b", "err-search_text", "search_text", ["a"], "given 2 times"),
+    ("search_field=password", "err-search_field", "search_field", ["host_name"], "not a valid"),
+    ("archived=maybe", "err-archived", "archived", None, "showing all"),
+    ("active_action_types=nope", "err-active_action_types", "active_action_types", None, "nope"),
+]
+
+
+@page_modes
+@pytest.mark.parametrize(("query", "error_id", "param", "sent", "message"), BAD_INPUT)
+def test_bad_input_message_next_to_control(
+    alice: Client,
+    sandbox: SandboxApp,
+    ctx: str,
+    mode: str,
+    query: str,
+    error_id: str,
+    param: str,
+    sent: list[str] | None,
+    message: str,
+) -> None:
+    body = check_shape(get(alice, ctx, query, mode), mode, bad_input=True)
+    assert f'id="{error_id}"' in body
+    start = body.index(f'id="{error_id}"')
+    assert message in unescape(body[start : body.index("</p>", start)])
+    if error_id not in ("err-order_by", "err-order_dir"):  # the sort has no form control
+        assert f'aria-describedby="{error_id}"' in body
+    assert upstream_query(sandbox).get(param) == sent
+    assert "banner-error" not in body
+    assert "\x00" not in body
+
+
+@pytest.mark.parametrize(("query", "error_id", "param", "sent", "message"), BAD_INPUT)
+def test_bad_input_results_partial_sends_nearest_valid_query(
+    alice: Client,
+    sandbox: SandboxApp,
+    ctx: str,
+    query: str,
+    error_id: str,
+    param: str,
+    sent: list[str] | None,
+    message: str,
+) -> None:
+    response = get(alice, ctx, query, "results")
+    body = check_shape(response, "results", bad_input=True)
+    assert f'id="{error_id}"' in body  # the message reaches the user
+    assert upstream_query(sandbox).get(param) == sent
+    assert "banner-error" not in body
+    # The pushed URL is the fallback view, so reloading it shows no error.
+    pushed = response["HX-Push-Url"]
+    assert alice.get(pushed).status_code == 200
+    assert error_id not in body_of(alice.get(pushed))
+    clean = get(alice, ctx, pushed.partition("?")[2], "results")
+    check_shape(clean, "results")  # a clean query swaps the results only
+
+
+@every_mode
+@pytest.mark.parametrize("offset", ["-5", "abc", "10000001", "1e3"])
+def test_bad_input_offset(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, offset: str
+) -> None:
+    response = get(alice, ctx, f"offset={offset}&limit=50", mode)
+    body = check_shape(response, mode, bad_input=True)
+    assert upstream_query(sandbox)["offset"] == ["0"]
+    results = region(body, "results")
+    assert 'id="err-offset"' in results
+    assert "not a valid position in the list; showing the first page." in unescape(results)
+    assert "1–50 of 302" in results
+    if mode != "full":
+        assert response["HX-Push-Url"] == f"{LIST}?ctx={ctx}&limit=50"
+
+
+@page_modes
+def test_bad_input_unknown_params(alice: Client, sandbox: SandboxApp, ctx: str, mode: str) -> None:
+    response = get(alice, ctx, "page=3&password=hunter2&limit=50", mode)
+    body = check_shape(response, mode, bad_input=True)
+    assert 'class="error field-error" role="alert">Ignored unknown parameters' in body
+    assert "“page”" in body and "“password”" in body
+    assert "hunter2" not in body
+    sent = upstream_query(sandbox)
+    assert "page" not in sent and "password" not in sent
+    assert sent["limit"] == ["50"]
+
+
+@every_mode
+def test_bad_input_everything_at_once(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    query = (
+        f"limit=1000&offset=-5&order_by=password&statuses=bogus&search_text={LONG}%00"
+        "&archived=x&order_dir=x&search_field=x&active_action_types=x&junk=%00"
+    )
+    response = get(alice, ctx, query, mode)
+    body = check_shape(response, mode, bad_input=True)
+    assert upstream_query(sandbox) == {
+        "statuses": ["connected", "disconnected"],
+        "search_field": ["host_name"],
+        "search_text": ["x" * 255],
+        "order_by": ["host_name"],
+        "order_dir": ["asc"],
+        "limit": ["100"],
+        "offset": ["0"],
+    }
+    assert 'id="err-offset"' in body
+    for name in ("limit", "order_by", "statuses", "search_text", "archived", "order_dir"):
+        assert f'id="err-{name}"' in body
+    if mode != "full":
+        assert response["HX-Push-Url"] == f"{LIST}?ctx={ctx}&search_text={'x' * 255}&limit=100"
+
+
+@page_modes
+def test_bad_input_is_escaped_in_messages(alice: Client, ctx: str, mode: str) -> None:
+    response = get(alice, ctx, "order_by=%3Cscript%3Ealert(1)%3C/script%3E", mode)
+    body = check_shape(response, mode, bad_input=True)
+    assert "<script>alert(1)" not in body
+    assert "&lt;script&gt;alert(1)" in body
+
+
+# --- escaping of upstream data and of the search echo ---------------------------------
+
+
+@every_mode
+@pytest.mark.parametrize(
+    ("needle", "raw"),
+    [
+        ("script", "<script>alert('x')</script> Lending"),
+        ("onerror", "<img src=x onerror=alert(1)> Trust"),
+    ],
+)
+def test_escape_hostile_row_names(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, needle: str, raw: str
+) -> None:
+    rows = expected_rows(sandbox, search_text=needle)
+    assert any(r["host_name"] == raw for r in rows)
+    body = check_shape(get(alice, ctx, f"search_text={needle}", mode), mode)
+    assert raw not in body
+    assert escape(raw) in body
+    assert "<script>alert" not in body
+    assert "<img src=x" not in body
+
+
+@every_mode
+def test_escape_search_text_echo(alice: Client, ctx: str, mode: str) -> None:
+    text = '"><script>alert(1)</script>'
+    body = check_shape(get(alice, ctx, [("search_text", text)], mode), mode)
+    assert "<script>alert(1)" not in body
+    assert f"Host name contains “{escape(text)}”" in body
+    if mode != "results":
+        assert f'name="search_text" value="{escape(text)}"' in body
+
+
+# --- upstream failures -----------------------------------------------------------------
+
+FAULTS = [
+    # (fault kind, fault options, HTTP status, message part)
+    ("status_503", {}, 503, "The API is under maintenance; try again later."),
+    ("status_500", {}, 503, "The API failed (500)"),
+    ("timeout", {}, 503, "did not answer in time"),
+    ("drop", {}, 503, "could not be reached"),
+    ("status_429", {"seconds": 30}, 429, "The API is busy; try again in 30 s."),
+    ("bad_shape", {}, 502, "The API sent a response hostadmin cannot read."),
+    ("bad_json", {}, 502, "The API sent a response hostadmin cannot read."),
+]
+
+
+def check_banner(body: str, status: int, message: str, retry: str) -> str:
+    results = region(body, "results")
+    assert '<div class="banner banner-error" role="alert">' in results
+    assert "Could not load the connections." in results
+    assert message in unescape(results)
+    assert f'<a class="btn" href="{escape(retry)}" hx-get="{escape(retry)}">Retry</a>' in results
+    assert "(reference " in results
+    assert ROW not in body
+    assert "Results unavailable" in body
+    return results
+
+
+@every_mode
+@pytest.mark.parametrize(("kind", "options", "status", "message"), FAULTS)
+def test_upstream_failure_banner(
+    alice: Client,
+    sandbox: SandboxApp,
+    ctx: str,
+    mode: str,
+    kind: str,
+    options: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
+    sandbox.faults.add(kind, path="/host-connections", times=None, **options)
+    response = get(alice, ctx, "statuses=connected&limit=50", mode)
+    body = check_shape(response, mode, status)
+    check_banner(body, status, message, f"{LIST}?ctx={ctx}&statuses=connected&limit=50")
+    assert "Pick another target" not in body
+    if mode != "full":
+        assert response["HX-Push-Url"] == f"{LIST}?ctx={ctx}&statuses=connected&limit=50"
+
+
+@every_mode
+def test_upstream_forbidden_target(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, mode: str
+) -> None:
+    ctx = f"{demo_client.pk}.{org_uuid('quiet-bank')}"
+    response = get(alice, ctx, "limit=50", mode)
+    body = check_shape(response, mode, 403)
+    results = check_banner(
+        body, 403, "may not act on the chosen organization", f"{LIST}?ctx={ctx}&limit=50"
+    )
+    assert '<a class="btn" href="#ctx-target">Pick another target</a>' in results
+    assert sandbox.seen[-1].headers["target-organization-id"] == org_uuid("quiet-bank")
+
+
+@every_mode
+def test_upstream_transient_failure_is_retried(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    sandbox.faults.add("status_503", path="/host-connections", times=1)
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert rows_in(body) == 20
+    assert "banner-error" not in body
+
+
+@every_mode
+def test_upstream_retry_link_recovers(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    rule = sandbox.faults.add("status_503", path="/host-connections", times=None)
+    response = get(alice, ctx, "offset=20", mode)
+    check_shape(response, mode, 503)
+    sandbox.faults.rules.remove(rule)
+    retry = f"{LIST}?ctx={ctx}&offset=20"
+    assert f'href="{escape(retry)}"' in body_of(response)
+    body = check_shape(alice.get(retry, **HEADERS[mode]), mode)
+    assert "21–40 of 302" in body
+
+
+def test_upstream_never_sees_a_bad_value(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    """Whatever the input, the sandbox (which follows the contract) answers 200."""
+    hostile = [
+        "limit=1000",
+        "limit=-1",
+        "offset=-5",
+        "offset=99999999999",
+        "order_by=password",
+        "order_dir=%00",
+        "statuses=bogus",
+        "statuses=",
+        "search_text=" + "y" * 300,
+        "search_text=%00",
+        "search_field=secret",
+        "archived=perhaps",
+        "active_action_types=",
+        "active_action_types=everything",
+    ]
+    for query in hostile:
+        for mode in MODES:
+            response = get(alice, ctx, query, mode)
+            assert response.status_code == 200, (query, mode)
+            sent = upstream_query(sandbox)
+            assert int(sent["limit"][0]) in (20, 50, 100)
+            assert int(sent["offset"][0]) >= 0
+            assert all(1 <= len(t) <= 255 for t in sent.get("search_text", []))
+
+
+# --- the detail page -------------------------------------------------------------------
+
+
+def pick_row(sandbox: SandboxApp, **match: Any) -> dict[str, Any]:
+    for row in sandbox.dataset.rows_for(DEMO).rows:
+        if all((row[k] is not None) if v is ... else row[k] == v for k, v in match.items()):
+            return row
+    raise AssertionError(f"no row matches {match}")
+
+
+def detail(client: Client, ctx: str, host_id: str, back: str | None = None) -> Any:
+    params = [("ctx", ctx)] + ([("back", back)] if back is not None else [])
+    return client.get(f"{LIST}{host_id}/?{urlencode(params)}")
+
+
+def back_href(body: str) -> str:
+    start = body.index('<a class="back-link" href="') + len('<a class="back-link" href="')
+    return unescape(body[start : body.index('"', start)])
+
+
+def test_detail_shows_every_field(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    row = pick_row(sandbox, archived=True, active_action_type="analytics_request")
+    response = detail(alice, ctx, row["host_organization_id"])
+    assert response.status_code == 200
+    body = body_of(response)
+    assert sandbox.seen[-1].path.endswith(f"/host-connections/{row['host_organization_id']}")
+    for label in (
+        "Host organization ID",
+        "Guest organization ID",
+        "Host name",
+        "Host email",
+        "Owner email",
+        "Status",
+        "Archived",
+        "Created",
+        "Updated",
+        "Archived at",
+        "Active action",
+        "Action updated",
+    ):
+        assert f"<dt>{label}</dt>" in body
+    for key in ("host_organization_id", "guest_organization_id", "host_email", "owner_email"):
+        assert escape(row[key]) in body
+    assert f"<h1>{escape(row['host_name'])}</h1>" in body
+    assert "<dd>Analytics request</dd>" in body
+    assert "<dd>Yes</dd>" in body
+    created = row["created_at"].replace("T", " ").rstrip("Z")
+    assert f"<dd>{created} UTC (" in body
+    archived_at = row["archived_at"].replace("T", " ").split(".")[0]
+    assert f"<dd>{archived_at} UTC (" in body
+
+
+def test_detail_null_fields_show_a_dash(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    row = pick_row(sandbox, archived=False, active_action_type=None)
+    body = body_of(detail(alice, ctx, row["host_organization_id"]))
+    assert body.count("<dd>—</dd>") == 3  # archived at, active action, action updated
+    assert "<dd>No</dd>" in body
+
+
+def test_detail_back_link_to_exact_list_view(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    row = pick_row(sandbox)
+    back = "statuses=connected&search_text=a&order_by=created_at&order_dir=desc&limit=50&offset=50"
+    body = body_of(detail(alice, ctx, row["host_organization_id"], back))
+    assert back_href(body) == f"{LIST}?ctx={ctx}&{back}"
+
+
+def test_detail_back_link_without_back_is_the_default_list(
+    alice: Client, sandbox: SandboxApp, ctx: str
+) -> None:
+    row = pick_row(sandbox)
+    body = body_of(detail(alice, ctx, row["host_organization_id"]))
+    assert back_href(body) == f"{LIST}?ctx={ctx}"
+
+
+@pytest.mark.parametrize(
+    ("back", "expected"),
+    [
+        ("javascript:alert(1)", ""),
+        ("ctx=999&view=7&limit=1000", "&limit=100"),
+        ('order_by="><script>alert(1)</script>', ""),
+        ("search_text=%22%3E%3Cscript%3E", "&search_text=%22%3E%3Cscript%3E"),
+        ("https://evil.example/?offset=20", ""),
+        ("offset=-5&statuses=bogus&limit=50%00", ""),
+    ],
+)
+def test_detail_back_link_is_revalidated(
+    alice: Client, sandbox: SandboxApp, ctx: str, back: str, expected: str
+) -> None:
+    row = pick_row(sandbox)
+    response = detail(alice, ctx, row["host_organization_id"], back)
+    assert response.status_code == 200
+    body = body_of(response)
+    assert back_href(body) == f"{LIST}?ctx={ctx}{expected}"
+    assert "<script>alert" not in body
+    assert "evil.example" not in body
+
+
+def test_detail_link_from_list_round_trips_the_view(
+    alice: Client, sandbox: SandboxApp, ctx: str
+) -> None:
+    query = "statuses=connected&order_by=updated_at&order_dir=desc&limit=50&offset=50"
+    listing = body_of(get(alice, ctx, query, "full"))
+    start = listing.index(ROW) + len(ROW) + len('<a href="')
+    href = unescape(listing[start : listing.index('"', start)])
+    parts = urlsplit(href)
+    assert parts.path.startswith(LIST)
+    assert parse_qs(parts.query) == {"ctx": [ctx], "back": [query]}
+    body = body_of(alice.get(href))
+    assert back_href(body) == f"{LIST}?ctx={ctx}&{query}"
+
+
+def test_detail_unknown_id_is_404_banner(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    response = detail(alice, ctx, str(uuid.uuid4()), "limit=50")
+    assert response.status_code == 404
+    body = body_of(response)
+    assert '<div class="banner banner-error" role="alert">' in body
+    assert "The API has no such host connection for this organization." in body
+    assert back_href(body) == f"{LIST}?ctx={ctx}&limit=50"
+    assert ">Retry</a>" in body
+
+
+def test_detail_forbidden_target_is_403_banner(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient
+) -> None:
+    ctx = f"{demo_client.pk}.{org_uuid('quiet-bank')}"
+    response = detail(alice, ctx, str(uuid.uuid4()))
+    assert response.status_code == 403
+    assert "may not act on the chosen organization" in body_of(response)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [("status_503", 503), ("timeout", 503), ("bad_shape", 502)]
+)
+def test_detail_upstream_failure_banner(
+    alice: Client, sandbox: SandboxApp, ctx: str, kind: str, status: int
+) -> None:
+    row = pick_row(sandbox)
+    sandbox.faults.add(kind, path="/host-connections/", times=None)
+    response = detail(alice, ctx, row["host_organization_id"], "limit=50")
+    assert response.status_code == status
+    body = body_of(response)
+    assert "Could not load this connection." in body
+    assert back_href(body) == f"{LIST}?ctx={ctx}&limit=50"
+
+
+def test_detail_escapes_hostile_name(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    row = pick_row(sandbox, host_name="<script>alert('x')</script> Lending")
+    body = body_of(detail(alice, ctx, row["host_organization_id"]))
+    assert "<script>alert" not in body
+    assert f"<h1>{escape(row['host_name'])}</h1>" in body
+    assert f"<title>{escape(row['host_name'])} · hostadmin</title>" in body
+
+
+def test_detail_invalid_uuid_is_404(alice: Client, ctx: str) -> None:
+    assert alice.get(f"{LIST}not-a-uuid/?ctx={ctx}").status_code == 404
+
+
+# --- htmx swap and form state ------------------------------------------------------------
+
+
+@page_modes
+def test_htmx_results_requests_replace_the_results_element(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    """The results partial is the whole ``<div id="results">``; the element that sends
+    requests to #results must swap it outerHTML, or every swap nests a second #results."""
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    start = body.index('<div id="content"')
+    content_tag = body[start : body.index(">", start)]
+    assert 'hx-target="#results"' in content_tag
+    assert 'hx-swap="outerHTML"' in content_tag
+    partial = check_shape(get(alice, ctx, "", "results"), "results")
+    assert partial.count('id="results"') == 1
+
+
+@page_modes
+def test_filter_form_keeps_saved_view_id_unlocalized(
+    alice: Client, sandbox: SandboxApp, ctx: str, demo_client: ApiClient, mode: str
+) -> None:
+    from connections.models import SavedView
+
+    view = SavedView.objects.create(
+        pk=12345,
+        owner=demo_client.users.get(),
+        name="Big id",
+        query="limit=50",
+        api_client=demo_client,
+        target_org_id=DEMO,
+    )
+    body = check_shape(get(alice, ctx, f"view={view.pk}&limit=50", mode), mode)
+    assert '<input type="hidden" name="view" value="12345">' in body
+
+
+@every_mode
+def test_upstream_expired_token_is_renewed(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str
+) -> None:
+    get(alice, ctx, "", "full")
+    issued = sandbox.tokens_issued
+    sandbox.faults.add("expire_tokens", path="/host-connections", times=1)
+    body = check_shape(get(alice, ctx, "offset=20", mode), mode)
+    assert "21–40 of 302" in body
+    assert sandbox.tokens_issued == issued + 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 
 from connections import api, selectors
+from connections.crypto import SecretUnreadable
 from connections.models import ApiClient
 
 SESSION_KEY = "org_ctx"
@@ -41,9 +42,18 @@ class OrgContext:
 
     @property
     def caller(self) -> api.Caller:
+        """Who calls the upstream. Raises api.ApiAuthError when the stored secret cannot
+        be decrypted (the encryption key changed), so pages show a message, not a 500."""
+        try:
+            secret = self.client.secret()
+        except SecretUnreadable:
+            raise api.ApiAuthError(
+                "This API client's stored secret cannot be read; "
+                "ask an administrator to enter it again."
+            ) from None
         credentials = api.Credentials(
             client_id=self.client.client_id,
-            client_secret=self.client.secret(),
+            client_secret=secret,
             requester_org_id=str(self.client.organization_id),
         )
         return api.Caller(credentials=credentials, target_org_id=self.target_org_id)
@@ -55,8 +65,8 @@ class OrgContext:
 
 def parse_key(key: str) -> tuple[int, str | None] | None:
     """``"3"`` -> (3, None); ``"3.<uuid>"`` -> (3, "<uuid>"); anything else -> None."""
-    client_part, _, target_part = key.strip().partition(".")
-    if not client_part.isdigit() or len(client_part) > 12:
+    client_part, dot, target_part = key.strip().partition(".")
+    if not client_part.isdigit() or len(client_part) > 12 or (dot and not target_part):
         return None
     if not target_part:
         return int(client_part), None
@@ -117,6 +127,14 @@ def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
 def stored_key(request: HttpRequest) -> str | None:
     stored = request.session.get(SESSION_KEY)
     return stored.get("key") if isinstance(stored, dict) else None
+
+
+def target_label(request: HttpRequest, target: str) -> str:
+    """The name the upstream gave a target when it was chosen, if any."""
+    for recent in request.session.get(RECENT_KEY, []):
+        if recent.get("target") == target:
+            return str(recent.get("label") or "")
+    return ""
 
 
 def recent_targets(request: HttpRequest) -> list[dict[str, str]]:

@@ -13,7 +13,7 @@ from connections import api, export, services
 from connections.context import OrgContext
 from connections.models import AuditEvent
 from connections.query import ListQuery
-from connections.views import with_org_context
+from connections.views import _error_status, with_org_context
 
 
 @require_GET
@@ -62,7 +62,8 @@ def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | Streamin
             request, "connections/export_error.html", {"reason": str(exc)}, status=exc.status
         )
     except api.ApiError as exc:
-        return render(request, "connections/export_error.html", {"reason": str(exc)}, status=503)
+        status = _error_status(exc)  # as the list: 403 for a refused target, 429 busy, ...
+        return render(request, "connections/export_error.html", {"reason": str(exc)}, status=status)
     response = StreamingHttpResponse(job.stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
     response["Cache-Control"] = "no-store"
@@ -83,12 +84,14 @@ def _progress_response(request: HttpRequest, export_id: str, status: int = 200) 
     if entry is None:
         state = "starting" if polls < MAX_WAIT_POLLS else "missing"
         entry = {"state": state, "written": 0, "total": 0}
-    return render(
+    response = render(
         request,
         "connections/export_progress.html",
         {"export_id": export_id, "p": entry, "next_poll": polls + 1},
         status=status,
     )
+    response.htmx_fragment = True  # type: ignore[attr-defined]
+    return response
 
 
 def _int(raw: str) -> int:

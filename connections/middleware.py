@@ -98,3 +98,23 @@ class HtmxLoginRedirectMiddleware:
             redirect["HX-Redirect"] = response["Location"]
             return redirect
         return response
+
+
+class HtmxErrorPageMiddleware:
+    """htmx swaps error responses (the results region shows upstream trouble), but a whole
+    error page (404, 403, 500) must replace the page, not land inside the table. Views
+    that answer htmx with a fragment mark the response with ``htmx_fragment = True``."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.headers.get("HX-Request") == "true"
+            and response.status_code >= 400
+            and not getattr(response, "htmx_fragment", False)
+        ):
+            response["HX-Retarget"] = "body"
+            response["HX-Reswap"] = "innerHTML"
+        return response

@@ -70,13 +70,8 @@ def with_org_context(view: ContextView) -> ContextView:
 
 
 def _denied(request: HttpRequest, reason: str) -> HttpResponse:
-    """The 403 page. An htmx request (a click in the table) gets it as the whole page,
-    not nested inside the results."""
-    response = render(request, "connections/denied.html", {"reason": reason}, status=403)
-    if getattr(request, "htmx", None):
-        response["HX-Retarget"] = "body"
-        response["HX-Reswap"] = "innerHTML"
-    return response
+    """The 403 page (for htmx, HtmxErrorPageMiddleware makes it replace the whole page)."""
+    return render(request, "connections/denied.html", {"reason": reason}, status=403)
 
 
 def _switch(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
@@ -176,6 +171,7 @@ def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
         page_data["oob"] = results_only
     response = render(request, template, page_data, status=status)
     if htmx:
+        response.htmx_fragment = True  # type: ignore[attr-defined]
         response["HX-Push-Url"] = page_data["canonical_url"]
         if htmx.target == "results" and not results_only:
             response["HX-Retarget"] = "#content"
@@ -197,6 +193,7 @@ def _list_page(
         "query": query,
         "errors": errors,
         "ctx": ctx,
+        "ctx_label": ctx.describe(context.target_label(request, ctx.target_org_id)),
         "canonical_url": url(query),
         "reset_url": list_url(ctx),
         "columns": presenters.columns(query, url),

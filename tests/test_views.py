@@ -1074,3 +1074,23 @@ def test_upstream_expired_token_is_renewed(
     body = check_shape(get(alice, ctx, "offset=20", mode), mode)
     assert "21–40 of 302" in body
     assert sandbox.tokens_issued == issued + 1
+
+
+def test_htmx_error_page_replaces_whole_page(alice: Client) -> None:
+    headers = {"HX-Request": "true", "HX-Target": "results"}
+    denied = alice.get(f"{LIST}?ctx=999999", headers=headers)
+    assert denied.status_code == 403
+    assert denied["HX-Retarget"] == "body"
+    assert denied["HX-Reswap"] == "innerHTML"
+    missing = alice.get("/no-such-page/", headers=headers)
+    assert missing.status_code == 404
+    assert missing["HX-Retarget"] == "body"
+
+
+def test_htmx_upstream_error_stays_in_results(alice: Client, sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_503", path="/host-connections", times=None)
+    response = alice.get(LIST, headers={"HX-Request": "true", "HX-Target": "results"})
+    assert response.status_code == 503
+    assert not response.has_header("HX-Retarget")
+    assert response.content.decode().lstrip().startswith('<div id="results"')
+    assert "under maintenance" in response.content.decode()

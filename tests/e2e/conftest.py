@@ -1,0 +1,169 @@
+"""End-to-end fixtures: a headless Debian Chromium driven by Playwright's sync API
+against pytest-django's ``live_server`` (a thread of this process, so the in-process
+sandbox upstream of ``tests/conftest.py`` serves it).
+
+Every page records Content Security Policy violations and uncaught script errors; a
+test with any of them fails at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import axe_playwright_python
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from sandbox.data import org_uuid
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests
+# make between browser steps are still synchronous and safe.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+PASSWORD = "correct horse battery staple"
+OTHER_PASSWORD = "another long passphrase"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_JS = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+TIMEOUT_MS = 10_000
+
+# Init scripts run in every document whatever the page's CSP says; the exposed binding
+# survives navigations, so violations of every page of the test reach Python.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__e2eReportCsp(e.violatedDirective + " blocked " + (e.blockedURI || "inline")
+                        + " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """PBKDF2 costs a second per hash here; the login form works the same with MD5."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class PageProblems:
+    """CSP violations and uncaught script errors seen by the pages of one test."""
+
+    def __init__(self) -> None:
+        self.csp: list[str] = []
+        self.script_errors: list[str] = []
+
+    def watch(self, context: BrowserContext, *, javascript: bool) -> None:
+        if javascript:
+            context.expose_function("__e2eReportCsp", self._report_csp)
+            context.add_init_script(CSP_LISTENER)
+
+        def on_page(page: Page) -> None:
+            page.on("console", self._console)
+            page.on("pageerror", lambda exc: self.script_errors.append(str(exc)))
+
+        context.on("page", on_page)
+
+    def _report_csp(self, text: str) -> None:
+        self.csp.append(text)
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp.append(message.text)
+
+
+@pytest.fixture
+def new_page(
+    browser: Browser, live_server: Any, transactional_db: None
+) -> Iterator[Callable[..., Page]]:
+    """A factory of pages, each in a fresh browser context (its own cookies)."""
+    problems = PageProblems()
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> Page:
+        options.setdefault("base_url", live_server.url)
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        context = browser.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        problems.watch(context, javascript=options.get("java_script_enabled", True))
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert problems.csp == [], f"Content Security Policy violations: {problems.csp}"
+    assert problems.script_errors == [], f"Uncaught script errors: {problems.script_errors}"
+
+
+@pytest.fixture
+def page(new_page: Callable[..., Page]) -> Page:
+    return new_page()
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    """Through the real login form, as a person does."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/connections/"))
+    expect(page.locator("#result-count")).to_contain_text("match")
+
+
+@pytest.fixture
+def signed_in(page: Page, user: User) -> Page:
+    """``page``, signed in as alice (Demo Lender and Harbor Finance) on the list page."""
+    sign_in(page, user.get_username(), PASSWORD)
+    return page
+
+
+# --- helpers the tests share -------------------------------------------------------------
+
+
+def host_names(page: Page) -> list[str]:
+    """The host names of the table's rows, in order."""
+    return page.locator("table.grid tbody tr td:first-child a").all_text_contents()
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's violations on the current page (injected over the DevTools protocol,
+    which the page's CSP does not govern)."""
+    page.evaluate(AXE_JS)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> "
+        + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+        for v in result["violations"]
+    ]
+
+
+def expected_names(sandbox: Any, slug: str = "demo-lender", **filters: Any) -> list[str]:
+    """The host names the sandbox holds for a query (all of them, every page)."""
+    query: dict[str, Any] = {
+        "statuses": ("connected", "disconnected"),
+        "search_field": "host_name",
+        "search_text": None,
+        "order_by": "host_name",
+        "order_dir": "asc",
+        "archived": None,
+        "action_types": None,
+    }
+    query.update(filters)
+    return [r["host_name"] for r in sandbox.dataset.query(org_uuid(slug), **query)]

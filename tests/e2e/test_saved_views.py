@@ -1,0 +1,138 @@
+"""Saved views in a real browser: save, apply, modify and update, rename, default,
+share with a colleague who copies it, delete."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.conftest import OTHER_PASSWORD, expected_names, host_names, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def panel(page: Page) -> Locator:
+    return page.get_by_role("complementary", name="Saved views")
+
+
+def save_current_view(page: Page, name: str) -> None:
+    panel(page).get_by_label("Save this view as").fill(name)
+    panel(page).get_by_role("button", name="Save view").click()
+    expect(page.locator("#messages")).to_contain_text(f"Saved view “{name}”.")
+
+
+def manage(page: Page, name: str) -> Locator:
+    """Open the "Manage" disclosure of one of my views; returns it."""
+    page.get_by_text(f"Manage {name}", exact=True).click()
+    box = page.locator("details.view-actions[open]")
+    expect(box).to_have_count(1)
+    return box
+
+
+def filter_acme_connected(page: Page) -> None:
+    page.get_by_role("searchbox", name="Search").fill("Acme")
+    expect(page).to_have_url(re.compile(r"search_text=Acme"))
+    page.get_by_role("checkbox", name="Disconnected").uncheck()
+    expect(page).to_have_url(re.compile(r"statuses=connected"))
+
+
+def test_saved_views_save_apply_update_rename_default(signed_in: Page, sandbox: Any) -> None:
+    page = signed_in
+    count = page.locator("#result-count")
+    filter_acme_connected(page)
+    acme = expected_names(sandbox, search_text="Acme", statuses=("connected",))
+
+    save_current_view(page, "Acme connected")
+    expect(page).to_have_url(re.compile(r"[?&]view=\d+&"))
+    expect(count).to_have_text(f"{len(acme)} connections match · view “Acme connected”")
+    page.reload()
+    expect(count).to_have_text(f"{len(acme)} connections match · view “Acme connected”")
+    expect(panel(page).get_by_role("link", name="Acme connected")).to_have_attribute(
+        "aria-current", "true"
+    )
+
+    # Start over, then apply the view from the sidebar.
+    page.get_by_role("link", name="Reset", exact=True).click()
+    expect(count).to_have_text("302 connections match")
+    expect(panel(page).locator("[aria-current]")).to_have_count(0)
+    panel(page).get_by_role("link", name="Acme connected").click()
+    expect(count).to_have_text(f"{len(acme)} connections match · view “Acme connected”")
+    expect(page.get_by_role("searchbox", name="Search")).to_have_value("Acme")
+    expect(page.get_by_role("checkbox", name="Disconnected")).not_to_be_checked()
+    assert host_names(page) == acme
+
+    # Change a filter: the view is "modified" until it is updated.
+    page.get_by_label("Archived", exact=True).select_option(label="Not archived")
+    live = expected_names(sandbox, search_text="Acme", statuses=("connected",), archived=False)
+    expect(count).to_have_text(f"{len(live)} connections match · view “Acme connected” (modified)")
+    expect(panel(page).get_by_role("status")).to_have_text(re.compile("is modified"))
+    panel(page).get_by_role("button", name="Update view").click()
+    expect(page.locator("#messages")).to_contain_text("Updated view “Acme connected”.")
+    expect(count).to_have_text(f"{len(live)} connections match · view “Acme connected”")
+    expect(page).to_have_url(re.compile(r"archived=false"))
+    expect(panel(page).get_by_role("button", name="Update view")).to_have_count(0)
+
+    # Rename it.
+    box = manage(page, "Acme connected")
+    box.get_by_label("New name").fill("Acme live")
+    box.get_by_role("button", name="Rename").click()
+    expect(page.locator("#messages")).to_contain_text("Renamed to “Acme live”.")
+    expect(panel(page).get_by_role("link", name="Acme live")).to_be_visible()
+    expect(panel(page).get_by_role("link", name="Acme connected")).to_have_count(0)
+
+    # Make it the default: the bare list URL opens it.
+    manage(page, "Acme live").get_by_role("button", name="Make default").click()
+    expect(page.locator("#messages")).to_contain_text("“Acme live” now opens when you visit")
+    expect(panel(page).locator(".tag", has_text="default")).to_be_visible()
+    page.goto("/connections/")
+    expect(page).to_have_url(re.compile(r"view=\d+.*search_text=Acme.*archived=false"))
+    expect(count).to_have_text(f"{len(live)} connections match · view “Acme live”")
+    assert host_names(page) == live
+
+
+def test_saved_views_share_copy_and_delete(
+    signed_in: Page, new_page: Callable[..., Page], other_user: User, sandbox: Any
+) -> None:
+    alice = signed_in
+    filter_acme_connected(alice)
+    save_current_view(alice, "Acme for the team")
+    manage(alice, "Acme for the team").get_by_role("button", name="Share").click()
+    expect(alice.locator("#messages")).to_contain_text("is now shared with")
+    expect(panel(alice).locator(".tag", has_text="shared")).to_be_visible()
+
+    bob = new_page()
+    sign_in(bob, other_user.get_username(), OTHER_PASSWORD)
+    expect(panel(bob).get_by_text("No saved views yet.")).to_be_visible()
+    expect(panel(bob).get_by_role("heading", name="Shared with me")).to_be_visible()
+    shared = panel(bob).get_by_role("listitem").filter(has_text="Acme for the team")
+    expect(shared).to_contain_text("by alice")
+    shared.get_by_role("button", name="Copy to my views").click()
+    expect(bob.locator("#messages")).to_contain_text(
+        "Copied “Acme for the team” to your views as “Acme for the team”."
+    )
+    acme = expected_names(sandbox, search_text="Acme", statuses=("connected",))
+    expect(bob.locator("#result-count")).to_have_text(
+        f"{len(acme)} connections match · view “Acme for the team”"
+    )
+    assert host_names(bob) == acme
+    my_views = panel(bob).get_by_role("list").first
+    expect(my_views.get_by_role("link", name="Acme for the team")).to_be_visible()
+
+    # Alice deletes hers, through the confirmation page.
+    manage(alice, "Acme for the team").get_by_role("link", name="Delete…").click()
+    expect(alice.get_by_role("heading", level=1)).to_have_text(
+        "Delete the view “Acme for the team”?"
+    )
+    alice.get_by_role("button", name="Delete").click()
+    expect(alice.locator("#messages")).to_contain_text("Deleted view “Acme for the team”.")
+    expect(panel(alice).get_by_text("No saved views yet.")).to_be_visible()
+
+    # Bob's copy is his own: it stays, and nothing is shared with him any more.
+    bob.reload()
+    expect(panel(bob).get_by_role("heading", name="Shared with me")).to_have_count(0)
+    expect(panel(bob).get_by_role("link", name="Acme for the team")).to_be_visible()

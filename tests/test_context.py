@@ -1,0 +1,523 @@
+"""The org context: ctx keys, switching, tampering, access checks and revocation.
+
+Every upstream call must carry the session context's requester and target, whatever the
+browser sends; a context the user may not use is refused before any upstream call.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from connections.models import ApiClient, AuditEvent, SavedView
+from sandbox import SandboxApp
+from tests.conftest import make_client, org_id
+
+DEMO = org_id("demo-lender")
+HARBOR = org_id("harbor-finance")
+NORTHWIND = org_id("northwind-credit")
+QUIET = org_id("quiet-bank")
+SECRET_DEMO = "sandbox-secret-demo-lender"
+
+
+def api_calls(sandbox: SandboxApp) -> list:
+    """The data calls the sandbox received (token calls excluded)."""
+    return [s for s in sandbox.seen if "/host-connections" in s.path]
+
+
+def session_ctx(client: Client) -> dict | None:
+    return client.session.get("org_ctx")
+
+
+def assert_calls_match_session(client: Client, sandbox: SandboxApp) -> None:
+    """Every data call carried exactly the session context's requester and target."""
+    stored = session_ctx(client)
+    assert stored is not None
+    requester = str(ApiClient.objects.get(pk=stored["client"]).organization_id)
+    calls = api_calls(sandbox)
+    assert calls, "expected at least one upstream call"
+    for call in calls:
+        assert call.headers["requester-organization-id"] == requester
+        assert call.headers["target-organization-id"] == stored["target"]
+        assert "organization" not in call.query.lower()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def northwind_client(db) -> ApiClient:
+    return make_client("northwind-credit")
+
+
+@pytest.fixture
+def carol(db, harbor_client: ApiClient) -> User:
+    """A user with access to Harbor Finance only."""
+    u = User.objects.create_user("carol", password="carol long passphrase")
+    harbor_client.users.add(u)
+    return u
+
+
+# --- the default context and ctx keys --------------------------------------------------
+
+
+def test_context_default_is_first_client_self(alice: Client, upstream: SandboxApp) -> None:
+    response = alice.get("/connections/?limit=20")
+    assert response.status_code == 200
+    assert session_ctx(alice)["target"] == DEMO
+    call = api_calls(upstream)[-1]
+    assert call.headers["requester-organization-id"] == DEMO
+    assert call.headers["target-organization-id"] == DEMO
+
+
+def test_context_key_self_switches_session_and_audits(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.get(f"/connections/?ctx={harbor_client.pk}")
+    assert response.status_code == 200
+    assert session_ctx(alice) == {
+        "client": harbor_client.pk,
+        "target": HARBOR,
+        "key": str(harbor_client.pk),
+    }
+    assert_calls_match_session(alice, upstream)
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert events.count() == 1
+    assert events.get().detail == {"client": harbor_client.pk, "target": HARBOR}
+
+
+def test_context_key_with_target_acts_on_target(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")
+    assert response.status_code == 200
+    assert session_ctx(alice)["target"] == NORTHWIND
+    call = api_calls(upstream)[-1]
+    assert call.headers["requester-organization-id"] == DEMO
+    assert call.headers["target-organization-id"] == NORTHWIND
+
+
+def test_context_key_already_current_is_not_audited_again(
+    alice: Client, harbor_client: ApiClient
+) -> None:
+    alice.get(f"/connections/?ctx={harbor_client.pk}")
+    alice.get(f"/connections/?ctx={harbor_client.pk}&order_dir=desc")
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).count() == 1
+
+
+@pytest.mark.parametrize("path", ["/connections/", f"/connections/{NORTHWIND}/"])
+def test_context_key_foreign_client_is_403_without_upstream_call(
+    alice: Client, northwind_client: ApiClient, upstream: SandboxApp, path: str
+) -> None:
+    alice.get("/healthz")  # a session exists, but no upstream call yet
+    response = alice.get(f"{path}?ctx={northwind_client.pk}")
+    assert response.status_code == 403
+    assert "You do not have access to this API client" in response.content.decode()
+    assert list(upstream.seen) == []
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).exists()
+
+
+def test_context_key_foreign_client_on_export_is_403_without_upstream_call(
+    alice: Client, northwind_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.get(f"/connections/export.csv?ctx={northwind_client.pk}")
+    assert response.status_code == 403
+    assert "You do not have access to this API client" in response.content.decode()
+    assert list(upstream.seen) == []
+
+
+def test_context_key_foreign_client_keeps_session_context(
+    alice: Client, harbor_client: ApiClient, northwind_client: ApiClient
+) -> None:
+    alice.get(f"/connections/?ctx={harbor_client.pk}")
+    before = session_ctx(alice)
+    assert alice.get(f"/connections/?ctx={northwind_client.pk}").status_code == 403
+    assert session_ctx(alice) == before
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "abc",
+        "1.not-a-uuid",
+        "1;2",
+        "-1",
+        "1 OR 1=1",
+        "99999999",
+        "9999999999999",
+        ".",
+        "99999999.",
+    ],
+)
+def test_context_key_malformed_or_unknown_is_403_without_upstream_call(
+    alice: Client, upstream: SandboxApp, key: str
+) -> None:
+    response = alice.get("/connections/", {"ctx": key})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "does not exist" in body or "do not have access" in body
+    assert list(upstream.seen) == []
+
+
+def test_context_user_without_clients_gets_403_naming_missing_access(
+    client: Client, db, upstream: SandboxApp
+) -> None:
+    client.force_login(User.objects.create_user("nobody", password="x"))
+    response = client.get("/connections/")
+    assert response.status_code == 403
+    assert "no API client yet" in response.content.decode()
+    assert list(upstream.seen) == []
+
+
+# --- tampering -------------------------------------------------------------------------
+
+SMUGGLED_PARAMS = {
+    "Requester-Organization-ID": HARBOR,
+    "Target-Organization-ID": NORTHWIND,
+    "requester_organization_id": HARBOR,
+    "target_organization_id": NORTHWIND,
+    "requester_org_id": HARBOR,
+    "target_org_id": NORTHWIND,
+    "target": NORTHWIND,
+    "client": "999",
+}
+SMUGGLED_HEADERS = {
+    "HTTP_REQUESTER_ORGANIZATION_ID": HARBOR,
+    "HTTP_TARGET_ORGANIZATION_ID": NORTHWIND,
+    "HTTP_X_REQUESTER_ORGANIZATION_ID": HARBOR,
+    "HTTP_X_TARGET_ORGANIZATION_ID": NORTHWIND,
+}
+
+
+@pytest.mark.parametrize("path", ["/connections/", "/connections/export.csv?scope=page"])
+def test_tampering_query_string_never_reaches_upstream(
+    alice: Client, upstream: SandboxApp, path: str
+) -> None:
+    response = alice.get(path, SMUGGLED_PARAMS)
+    if hasattr(response, "streaming_content"):
+        b"".join(response.streaming_content)
+    assert response.status_code in (200, 400)
+    alice.get("/connections/")  # the list always calls upstream
+    assert_calls_match_session(alice, upstream)
+    assert session_ctx(alice)["target"] == DEMO
+
+
+def test_tampering_request_headers_never_reach_upstream(
+    alice: Client, upstream: SandboxApp
+) -> None:
+    response = alice.get("/connections/", **SMUGGLED_HEADERS)
+    assert response.status_code == 200
+    host = HARBOR  # a row of demo's list: Harbor Finance is one of its hosts
+    detail = alice.get(f"/connections/{host}/", **SMUGGLED_HEADERS)
+    assert detail.status_code == 200
+    assert_calls_match_session(alice, upstream)
+    assert session_ctx(alice)["target"] == DEMO
+
+
+def test_tampering_htmx_request_with_hx_vals_params_never_reaches_upstream(
+    alice: Client, upstream: SandboxApp
+) -> None:
+    response = alice.get(
+        "/connections/",
+        {**SMUGGLED_PARAMS, "order_dir": "desc"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="results",
+        **SMUGGLED_HEADERS,
+    )
+    assert response.status_code == 200
+    assert_calls_match_session(alice, upstream)
+
+
+def test_tampering_duplicate_ctx_params_cannot_mix_contexts(
+    alice: Client, demo_client: ApiClient, northwind_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.get(f"/connections/?ctx={demo_client.pk}&ctx={northwind_client.pk}")
+    assert response.status_code == 403
+    assert list(upstream.seen) == []
+    response = alice.get(f"/connections/?ctx={northwind_client.pk}&ctx={demo_client.pk}")
+    assert response.status_code == 200
+    assert_calls_match_session(alice, upstream)
+    assert session_ctx(alice)["client"] == demo_client.pk
+
+
+def test_tampering_form_fields_on_view_create_use_session_context(
+    alice: Client, user: User, other_user: User, northwind_client: ApiClient
+) -> None:
+    response = alice.post(
+        "/views/",
+        {
+            "name": "Smuggled",
+            "query": "order_dir=desc",
+            "api_client": northwind_client.pk,
+            "target_org_id": NORTHWIND,
+            "owner": other_user.pk,
+            "ctx": f"{northwind_client.pk}.{NORTHWIND}",
+            "shared": "1",
+            "is_default": "1",
+            **SMUGGLED_PARAMS,
+        },
+        **SMUGGLED_HEADERS,
+    )
+    assert response.status_code == 302
+    view = SavedView.objects.get(name="Smuggled")
+    assert view.owner == user
+    assert view.api_client_id == session_ctx(alice)["client"]
+    assert str(view.target_org_id) == DEMO
+    assert view.shared is False
+    assert view.is_default is False
+
+
+def test_tampering_form_fields_on_context_switch_are_ignored(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.post(
+        "/context/",
+        {
+            "client": harbor_client.pk,
+            "target": "self",
+            **{k: v for k, v in SMUGGLED_PARAMS.items() if k not in ("client", "target")},
+        },
+        **SMUGGLED_HEADERS,
+    )
+    assert response.status_code == 302
+    assert session_ctx(alice)["target"] == HARBOR
+    alice.get(response["Location"], **SMUGGLED_HEADERS)
+    assert_calls_match_session(alice, upstream)
+    assert api_calls(upstream)[-1].headers["requester-organization-id"] == HARBOR
+
+
+# --- revoking access -------------------------------------------------------------------
+
+
+def test_revoke_user_removed_from_client_takes_effect_next_request(
+    alice: Client, user: User, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    assert alice.get(f"/connections/?ctx={harbor_client.pk}").status_code == 200
+    harbor_client.users.remove(user)
+    upstream.seen.clear()
+    # The session still names Harbor; the next request must not use it.
+    response = alice.get("/connections/?order_dir=desc")
+    assert response.status_code == 200
+    for call in api_calls(upstream):
+        assert call.headers["requester-organization-id"] == DEMO
+    assert session_ctx(alice)["client"] != harbor_client.pk
+    upstream.seen.clear()
+    assert alice.get(f"/connections/?ctx={harbor_client.pk}").status_code == 403
+    assert alice.get(f"/connections/{NORTHWIND}/?ctx={harbor_client.pk}").status_code == 403
+    assert list(upstream.seen) == []
+
+
+def test_revoke_client_disabled_takes_effect_next_request(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    assert alice.get(f"/connections/?ctx={harbor_client.pk}").status_code == 200
+    harbor_client.enabled = False
+    harbor_client.save()
+    upstream.seen.clear()
+    assert alice.get(f"/connections/?ctx={harbor_client.pk}").status_code == 403
+    assert list(upstream.seen) == []
+    response = alice.get("/connections/?order_dir=desc")
+    assert response.status_code == 200
+    assert {c.headers["requester-organization-id"] for c in api_calls(upstream)} == {DEMO}
+
+
+def test_revoke_last_client_gives_403_and_no_upstream_call(
+    client: Client, carol: User, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    client.force_login(carol)
+    assert client.get("/connections/").status_code == 200
+    harbor_client.users.remove(carol)
+    upstream.seen.clear()
+    response = client.get("/connections/")
+    assert response.status_code == 403
+    assert "no API client yet" in response.content.decode()
+    assert client.get(f"/connections/{NORTHWIND}/").status_code == 403
+    assert list(upstream.seen) == []
+
+
+# --- group-based access ----------------------------------------------------------------
+
+
+def test_group_access_grants_client(
+    client: Client, northwind_client: ApiClient, upstream: SandboxApp
+) -> None:
+    group = Group.objects.create(name="northwind-ops")
+    northwind_client.groups.add(group)
+    dave = User.objects.create_user("dave", password="x")
+    dave.groups.add(group)
+    client.force_login(dave)
+    response = client.get(f"/connections/?ctx={northwind_client.pk}")
+    assert response.status_code == 200
+    assert api_calls(upstream)[-1].headers["requester-organization-id"] == NORTHWIND
+
+
+def test_group_access_revoked_by_leaving_group(
+    client: Client, northwind_client: ApiClient, upstream: SandboxApp
+) -> None:
+    group = Group.objects.create(name="northwind-ops")
+    northwind_client.groups.add(group)
+    dave = User.objects.create_user("dave", password="x")
+    dave.groups.add(group)
+    client.force_login(dave)
+    assert client.get(f"/connections/?ctx={northwind_client.pk}").status_code == 200
+    dave.groups.remove(group)
+    upstream.seen.clear()
+    assert client.get(f"/connections/?ctx={northwind_client.pk}").status_code == 403
+    assert client.get("/connections/").status_code == 403
+    assert list(upstream.seen) == []
+
+
+def test_group_access_revoked_by_removing_group_from_client(
+    client: Client, northwind_client: ApiClient, upstream: SandboxApp
+) -> None:
+    group = Group.objects.create(name="northwind-ops")
+    northwind_client.groups.add(group)
+    dave = User.objects.create_user("dave", password="x")
+    dave.groups.add(group)
+    client.force_login(dave)
+    assert client.get("/connections/").status_code == 200
+    northwind_client.groups.remove(group)
+    upstream.seen.clear()
+    assert client.get("/connections/").status_code == 403
+    assert list(upstream.seen) == []
+
+
+def test_group_access_and_direct_access_list_client_once(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    group = Group.objects.create(name="demo-ops")
+    demo_client.groups.add(group)
+    user.groups.add(group)
+    body = alice.get("/connections/").content.decode()
+    assert body.count(f'<option value="{demo_client.pk}"') == 1
+
+
+# --- POST /context/ --------------------------------------------------------------------
+
+
+def test_switch_context_to_client_self(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.post("/context/", {"client": harbor_client.pk, "target": "self"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/connections/?ctx={harbor_client.pk}"
+    assert session_ctx(alice)["target"] == HARBOR
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == "Harbor Finance → self"
+    assert event.username == "alice"
+
+
+def test_switch_context_to_target_uuid_records_its_name(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND.upper()})
+    assert response.status_code == 302
+    assert response["Location"] == f"/connections/?ctx={demo_client.pk}.{NORTHWIND}"
+    assert session_ctx(alice)["target"] == NORTHWIND
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == "Demo Lender → Northwind Credit"
+    assert alice.session["org_ctx_recent"][0] == {"target": NORTHWIND, "label": "Northwind Credit"}
+    upstream.seen.clear()  # the label came from a call in the client's own context
+    alice.get(response["Location"])
+    assert_calls_match_session(alice, upstream)
+
+
+@pytest.mark.parametrize("target", ["not-a-uuid", "1234", "' OR 1=1 --", "self; drop"])
+def test_switch_context_bad_uuid_is_refused(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp, target: str
+) -> None:
+    alice.get("/connections/")
+    before = session_ctx(alice)
+    upstream.seen.clear()
+    response = alice.post("/context/", {"client": harbor_client.pk, "target": target}, follow=True)
+    assert "The target must be an organization UUID" in response.content.decode()
+    assert session_ctx(alice) == before
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).exists()
+
+
+@pytest.mark.parametrize("raw_client", ["foreign", "disabled", "abc", "", "-1", "999999"])
+def test_switch_context_foreign_or_bad_client_is_refused(
+    alice: Client,
+    harbor_client: ApiClient,
+    northwind_client: ApiClient,
+    upstream: SandboxApp,
+    raw_client: str,
+) -> None:
+    if raw_client == "foreign":
+        raw_client = str(northwind_client.pk)
+    elif raw_client == "disabled":
+        harbor_client.enabled = False
+        harbor_client.save()
+        raw_client = str(harbor_client.pk)
+    alice.get("/connections/")
+    before = session_ctx(alice)
+    upstream.seen.clear()
+    response = alice.post("/context/", {"client": raw_client, "target": "self"})
+    assert response.status_code == 302
+    assert session_ctx(alice) == before
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).exists()
+    assert list(upstream.seen) == []
+    page = alice.get(response["Location"])
+    assert "You do not have access to that API client." in page.content.decode()
+
+
+def test_switch_context_get_is_405(alice: Client) -> None:
+    assert alice.get("/context/").status_code == 405
+
+
+# --- the upstream refuses a target -----------------------------------------------------
+
+
+def test_upstream_403_on_list_offers_to_pick_another_target(
+    alice: Client, harbor_client: ApiClient
+) -> None:
+    # Harbor Finance may not act on Demo Lender: the upstream answers 403.
+    response = alice.get(f"/connections/?ctx={harbor_client.pk}.{DEMO}")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "may not act on the chosen organization; pick another target" in body
+    assert 'href="#ctx-target"' in body
+    assert 'id="ctx-target"' in body
+    assert 'action="/context/"' in body
+
+
+def test_upstream_403_on_detail_offers_to_pick_another_target(
+    alice: Client, harbor_client: ApiClient
+) -> None:
+    response = alice.get(f"/connections/{NORTHWIND}/?ctx={harbor_client.pk}.{QUIET}")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "pick another target" in body
+    assert 'id="ctx-target"' in body
+    assert SECRET_DEMO not in body
+
+
+def test_upstream_403_keeps_context_switchable(
+    alice: Client, harbor_client: ApiClient, demo_client: ApiClient
+) -> None:
+    alice.get(f"/connections/?ctx={harbor_client.pk}.{DEMO}")
+    response = alice.post("/context/", {"client": demo_client.pk, "target": str(uuid.UUID(HARBOR))})
+    assert response.status_code == 302
+    assert alice.get(response["Location"]).status_code == 200
+
+
+def test_context_unreadable_secret_shows_message_not_500(
+    alice: Client, demo_client: ApiClient, sandbox: SandboxApp
+) -> None:
+    ApiClient.objects.filter(pk=demo_client.pk).update(secret_ciphertext="not-a-fernet-token")
+    seen_before = len(sandbox.seen)
+    response = alice.get(f"/connections/?ctx={demo_client.pk}")
+    assert response.status_code == 502
+    assert "stored secret cannot be read" in response.content.decode()
+    assert len(sandbox.seen) == seen_before  # nothing reached the upstream
+
+
+def test_context_key_with_trailing_dot_is_refused(alice: Client, demo_client: ApiClient) -> None:
+    response = alice.get(f"/connections/?ctx={demo_client.pk}.")
+    assert response.status_code == 403

@@ -13,7 +13,7 @@ from connections import api, export, services
 from connections.context import OrgContext
 from connections.models import AuditEvent
 from connections.query import ListQuery
-from connections.views import _error_status, with_org_context
+from connections.views import error_status, with_org_context
 
 
 @require_GET
@@ -62,7 +62,7 @@ def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | Streamin
             request, "connections/export_error.html", {"reason": str(exc)}, status=exc.status
         )
     except api.ApiError as exc:
-        status = _error_status(exc)  # as the list: 403 for a refused target, 429 busy, ...
+        status = error_status(exc)  # as the list: 403 for a refused target, 429 busy, ...
         return render(request, "connections/export_error.html", {"reason": str(exc)}, status=status)
     response = StreamingHttpResponse(job.stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{job.filename}"'

@@ -34,7 +34,7 @@ _API_STATUS = {
 }
 
 
-def _error_status(exc: api.ApiError) -> int:
+def error_status(exc: api.ApiError) -> int:
     for cls, status in _API_STATUS.items():
         if isinstance(exc, cls):
             return status
@@ -119,12 +119,18 @@ def switch_context(request: HttpRequest) -> HttpResponse:
         try:
             target = str(uuid.UUID(raw_target))
         except ValueError:
-            messages.error(request, "The target must be an organization UUID, or “self”.")
+            messages.error(
+                request,
+                "The target must be an organization UUID, or “self”.",
+                extra_tags="field:ctx",
+            )
             return redirect("connections:list")
     try:
         ctx = context.build(request.user, int(raw_client), target)
     except (ValueError, ContextDenied):
-        messages.error(request, "You do not have access to that API client.")
+        messages.error(
+            request, "You do not have access to that API client.", extra_tags="field:ctx"
+        )
         return redirect("connections:list")
     _switch(request, ctx, _target_label(ctx))
     return redirect(list_url(ctx))
@@ -211,7 +217,7 @@ def _list_page(
         page = api.list_host_connections(ctx.caller, query)
     except api.ApiError as exc:
         data["api_error"] = exc
-        return data, _error_status(exc)
+        return data, error_status(exc)
     now = timezone.now()
     back = query.querystring() + (f"&view={view_id}" if view_id is not None else "")
     detail_suffix = "/?" + urlencode({"ctx": ctx.key, "back": back})
@@ -273,7 +279,7 @@ def connection_detail(
         item = api.get_host_connection(ctx.caller, host_org_id)
     except api.ApiError as exc:
         data["api_error"] = exc
-        return render(request, "connections/detail.html", data, status=_error_status(exc))
+        return render(request, "connections/detail.html", data, status=error_status(exc))
     now: datetime = timezone.now()
     data["item"] = item
     data["fields"] = presenters.detail_fields(item, timezone.get_current_timezone(), now)
@@ -317,7 +323,7 @@ def view_create(request: HttpRequest) -> HttpResponse:
             ctx=ctx,
         )
     except services.SavedViewError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, str(exc), extra_tags="field:save-view")
         return _back_to_list(request)
     messages.success(request, f"Saved view “{view.name}”.")
     return _back_to_list(request, view)
@@ -330,7 +336,7 @@ def view_rename(request: HttpRequest, view_id: str) -> HttpResponse:
     try:
         services.saved_view_rename(view=view, name=request.POST.get("name", ""))
     except services.SavedViewError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, str(exc), extra_tags=f"field:{view.pk}")
     else:
         messages.success(request, f"Renamed to “{view.name}”.")
     return _back_to_list(request)

@@ -521,3 +521,17 @@ def test_context_unreadable_secret_shows_message_not_500(
 def test_context_key_with_trailing_dot_is_refused(alice: Client, demo_client: ApiClient) -> None:
     response = alice.get(f"/connections/?ctx={demo_client.pk}.")
     assert response.status_code == 403
+
+
+def test_context_switch_bad_target_message_beside_switcher(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.post(
+        "/context/", {"client": demo_client.pk, "target": "not-a-uuid"}, follow=True
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    start = body.index('<form class="ctx-switcher"')
+    switcher = body[start : body.index("</form>", start)]
+    assert 'id="err-ctx"' in switcher
+    assert "must be an organization UUID" in switcher

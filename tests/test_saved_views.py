@@ -64,7 +64,25 @@ def normalised(response) -> tuple[int, str]:
 
 
 def list_messages(client: Client, url: str = "/connections/?order_dir=desc") -> str:
-    return re.search(r'<div id="messages".*?</div>', body_of(client.get(url)), re.S)[0]
+    """The page-level messages and the messages shown next to a control."""
+    body = body_of(client.get(url))
+    page_level = re.search(r'<div id="messages".*?</div>', body, re.S)[0]
+    beside = re.findall(r'<p class="error[^"]*" id="err-[^"]*" role="alert">.*?</p>', body, re.S)
+    return page_level + "".join(beside)
+
+
+def test_saved_view_duplicate_name_message_is_next_to_the_name_field(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    alice.post("/views/", {"name": "Mine", "query": ""})
+    alice.post("/views/", {"name": "mine", "query": ""})
+    body = body_of(alice.get("/connections/?order_dir=desc"))
+    field = re.search(
+        r'<p class="error field-error" id="err-save-view" role="alert">(.*?)</p>', body
+    )
+    assert field is not None
+    assert "already have a view named" in field[1]
+    assert 'aria-describedby="err-save-view"' in body
 
 
 def params_of(url: str) -> dict[str, list[str]]:

@@ -35,7 +35,7 @@ demo: $(VENV)/.run
 	@trap 'kill 0' INT TERM; \
 	$(PY) -m sandbox --port $(SANDBOX_PORT) & \
 	UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta \
-	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 2 --threads 8 \
+	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 1 --threads 16 \
 	  --timeout 0 --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
 

@@ -1,0 +1,154 @@
+"""Benchmark of the streamed CSV export (issue 6), against the sandbox on loopback.
+
+Run from the project root:
+
+    .venv/bin/python bench/bench_export.py [--runs 5]
+
+It starts the sandbox HTTP server twice (``--bench-rows 10000`` and ``--bench-rows 50000``,
+both with ``--latency-ms 20``) and hostadmin under gunicorn (one gthread worker, SQLite in
+a temporary folder, migrated and seeded with ``demo_setup``; the demo user is given the
+bench org's API client), signs in with httpx and measures:
+
+* 10,000 rows at 20 ms upstream latency: wall time against pages x latency / concurrency
+  (target <= 1.5x) and against sequential paging (``EXPORT_CONCURRENCY=1``, target >= 3x
+  slower than the concurrent export);
+* time to first byte (target <= latency + 15 ms);
+* peak memory growth of the worker (VmHWM from /proc, before and after one export, in a
+  freshly started worker) at 10,000 and at 50,000 rows (target <= 8 MB at 50,000, and
+  within 2 MB of the growth at 10,000).
+
+The download is read with ``Accept-Encoding: identity`` (the raw CSV, as a script would).
+Takes about a minute and a half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+import httpx
+from harness import Server, Site, hostadmin, machine_line, memory_kb, sandbox, signed_in, site
+from harness import verdict as ok
+
+LATENCY_MS = 20.0
+PAGE = 100
+
+
+@dataclass
+class Run:
+    rows: int
+    ttfb_ms: float
+    wall_ms: float
+    size: int
+
+
+def export_once(client: httpx.Client, ctx: str, extra: str = "") -> Run:
+    url = f"/connections/export.csv?ctx={ctx}{extra}"
+    start = time.perf_counter()
+    first: float | None = None
+    size = 0
+    newlines = 0
+    with client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+        if response.status_code != 200:
+            response.read()
+            raise RuntimeError(f"export answered {response.status_code}: {response.text[:300]}")
+        announced = int(response.headers["X-Export-Rows"])
+        for chunk in response.iter_raw():
+            if first is None:
+                first = time.perf_counter()
+            size += len(chunk)
+            newlines += chunk.count(b"\r\n")
+    end = time.perf_counter()
+    rows = newlines - 1  # the sandbox's names hold no line breaks; minus the header
+    if rows != announced:
+        raise RuntimeError(f"the export sent {rows} rows; it announced {announced}")
+    return Run(rows, ((first or end) - start) * 1000, (end - start) * 1000, size)
+
+
+def warm_up(client: httpx.Client, the_site: Site) -> None:
+    """Load the list page and a one-page export: code, templates, connections, token."""
+    client.get(f"/connections/?ctx={the_site.ctx}").raise_for_status()
+    export_once(client, the_site.ctx, "&scope=page&limit=20")
+
+
+def memory_growth(the_site: Site, upstream: str) -> tuple[int, int, Run]:
+    """Peak RSS growth (kB) of a fresh worker over one export; returns (growth, hwm, run)."""
+    with hostadmin(the_site, upstream) as server:
+        client = signed_in(server)
+        warm_up(client, the_site)
+        pid = server.worker_pid()
+        before = memory_kb(pid)
+        run = export_once(client, the_site.ctx)
+        after = memory_kb(pid)
+        client.close()
+    return after["VmHWM"] - before["VmHWM"], after["VmHWM"], run
+
+
+def timings(server: Server, the_site: Site, runs: int) -> list[Run]:
+    client = signed_in(server)
+    warm_up(client, the_site)
+    export_once(client, the_site.ctx)  # one full export before measuring
+    done = [export_once(client, the_site.ctx) for _ in range(runs)]
+    client.close()
+    return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed exports per setting")
+    args = parser.parse_args()
+    concurrency = 4
+    print(machine_line())
+    print(
+        f"export benchmark: upstream latency {LATENCY_MS:g} ms, "
+        f"gunicorn gthread 1 worker x 8 threads, EXPORT_CONCURRENCY={concurrency}"
+    )
+    with (
+        site() as the_site,
+        sandbox(10_000, LATENCY_MS) as small,
+        sandbox(50_000, LATENCY_MS) as large,
+    ):
+        with hostadmin(the_site, small, EXPORT_CONCURRENCY=str(concurrency)) as server:
+            fast = timings(server, the_site, args.runs)
+        with hostadmin(the_site, small, EXPORT_CONCURRENCY="1") as server:
+            slow = timings(server, the_site, max(1, args.runs // 2))
+        growth_10k, hwm_10k, run_10k = memory_growth(the_site, small)
+        growth_50k, hwm_50k, run_50k = memory_growth(the_site, large)
+
+    rows = fast[0].rows
+    pages = -(-rows // PAGE)
+    ideal = pages * LATENCY_MS / concurrency
+    wall = statistics.median(r.wall_ms for r in fast)
+    sequential = statistics.median(r.wall_ms for r in slow)
+    ttfb = statistics.median(r.ttfb_ms for r in fast)
+    print()
+    print(f"rows exported             {rows:,} ({pages} pages, {fast[0].size / 1e6:.2f} MB)")
+    print(
+        f"wall time (median of {len(fast)})    {wall:8.0f} ms   ideal pages x latency / "
+        f"concurrency = {ideal:.0f} ms; ratio {wall / ideal:.2f} (target <= 1.5)  "
+        f"{ok(wall <= 1.5 * ideal)}"
+    )
+    print(
+        f"sequential (median of {len(slow)})   {sequential:8.0f} ms   "
+        f"speed-up {sequential / wall:.2f}x (target >= 3x)  {ok(sequential >= 3 * wall)}"
+    )
+    print(
+        f"time to first byte        {ttfb:8.1f} ms   "
+        f"(target <= {LATENCY_MS:g} + 15 = {LATENCY_MS + 15:g} ms)  {ok(ttfb <= LATENCY_MS + 15)}"
+    )
+    print(
+        f"worker peak memory growth {growth_10k / 1024:8.2f} MB at {run_10k.rows:,} rows "
+        f"(VmHWM {hwm_10k / 1024:.1f} MB)"
+    )
+    print(
+        f"worker peak memory growth {growth_50k / 1024:8.2f} MB at {run_50k.rows:,} rows "
+        f"(VmHWM {hwm_50k / 1024:.1f} MB; target <= 8 MB)  {ok(growth_50k <= 8 * 1024)}"
+    )
+    diff = abs(growth_50k - growth_10k) / 1024
+    print(f"growth difference 50k vs 10k {diff:5.2f} MB   (target <= 2 MB)  {ok(diff <= 2)}")
+
+
+if __name__ == "__main__":
+    main()

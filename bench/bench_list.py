@@ -1,0 +1,132 @@
+"""Benchmark of the connections list (issue 4): a 100-row page of the 'bench' org
+(100,000 rows), measured in one run against the sandbox on loopback.
+
+Run from the project root:
+
+    .venv/bin/python bench/bench_list.py [--samples 200] [--latency-ms 0]
+
+It starts the sandbox HTTP server (``python -m sandbox --bench-rows 100000``) and
+hostadmin under gunicorn (one gthread worker, SQLite in a temporary folder, migrated and
+seeded with ``demo_setup``; the demo user is given the bench org's API client), signs in
+with httpx and measures, interleaved so drift hits all three alike:
+
+* the upstream call alone (a direct GET to the sandbox with a token),
+* the htmx partial (``HX-Request: true``, ``HX-Target: results``),
+* the full page,
+
+then the gzip'd partial's size on the wire per row. Targets are printed next to figures:
+partial p50 <= upstream p50 + 12 ms; full p50 <= partial p50 + 3 ms; <= 60 bytes/row.
+Takes about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import httpx
+from harness import (
+    default_view_params,
+    hostadmin,
+    machine_line,
+    pct,
+    sandbox,
+    signed_in,
+    site,
+    upstream_client,
+    verdict,
+)
+
+ROWS = 100_000
+PAGES = 50  # offsets cycled through, the same for all three measurements
+
+
+def timed(call: Callable[[int], httpx.Response], offset: int) -> float:
+    start = time.perf_counter()
+    response = call(offset)
+    elapsed = (time.perf_counter() - start) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.request.url} answered {response.status_code}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+
+    print(machine_line())
+    print(
+        f"list benchmark: 100-row page of {ROWS:,} rows, {args.samples} samples each, "
+        f"upstream latency {args.latency_ms:g} ms, gunicorn gthread 1 worker x 8 threads"
+    )
+    with (
+        sandbox(ROWS, args.latency_ms) as upstream_url,
+        site() as the_site,
+        hostadmin(the_site, upstream_url) as server,
+    ):
+        up = upstream_client(upstream_url)
+        web = signed_in(server, headers={"Accept-Encoding": "identity"})
+        hx = {"HX-Request": "true", "HX-Target": "results", "HX-Current-URL": server.url}
+
+        def page_url(offset: int) -> str:
+            return f"/connections/?ctx={the_site.ctx}&limit=100&offset={offset}"
+
+        calls: dict[str, Callable[[int], httpx.Response]] = {
+            "upstream": lambda o: up.get("/host-connections", params=default_view_params(o)),
+            "partial": lambda o: web.get(page_url(o), headers=hx),
+            "full": lambda o: web.get(page_url(o)),
+        }
+        # Warm up: the sandbox sorts its 100,000 rows once, Django loads its templates.
+        for i in range(30):
+            for call in calls.values():
+                timed(call, (i % PAGES) * 100)
+
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        names = list(calls)
+        for i in range(args.samples):
+            offset = (i % PAGES) * 100
+            for name in names[i % 3 :] + names[: i % 3]:  # rotate the order
+                samples[name].append(timed(calls[name], offset))
+
+        # The partial's size on the wire with gzip on.
+        with httpx.Client(base_url=server.url, cookies=web.cookies, timeout=30.0) as gz:
+            with gz.stream("GET", page_url(0), headers={**hx, "Accept-Encoding": "gzip"}) as r:
+                wire = b"".join(r.iter_raw())
+                encoding = r.headers.get("Content-Encoding", "none")
+            plain = web.get(page_url(0), headers=hx).content
+        rows_on_page = plain.count(b"<tr><td")
+
+    p50 = {name: pct(values, 50) for name, values in samples.items()}
+    p95 = {name: pct(values, 95) for name, values in samples.items()}
+    print()
+    print(f"{'':24}{'p50 ms':>10}{'p95 ms':>10}")
+    for name, label in (
+        ("upstream", "upstream call alone"),
+        ("partial", "htmx partial"),
+        ("full", "full page"),
+    ):
+        print(f"{label:24}{p50[name]:10.2f}{p95[name]:10.2f}")
+    print()
+    partial_over = p50["partial"] - p50["upstream"]
+    full_over = p50["full"] - p50["partial"]
+    per_row = len(wire) / 100
+    print(
+        f"partial p50 - upstream p50 = {partial_over:+.2f} ms   "
+        f"(target <= +12 ms)  {verdict(partial_over <= 12)}"
+    )
+    print(
+        f"full p50 - partial p50     = {full_over:+.2f} ms   "
+        f"(target <= +3 ms)   {verdict(full_over <= 3)}"
+    )
+    print(
+        f"partial on the wire        = {len(wire):,} bytes {encoding} "
+        f"({len(plain):,} uncompressed, {rows_on_page} rows) = {per_row:.1f} bytes/row   "
+        f"(target <= 60)  {verdict(per_row <= 60 and encoding == 'gzip')}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -76,9 +76,26 @@ def parse_key(key: str) -> tuple[int, str | None] | None:
         return None
 
 
+def usable_clients(request: HttpRequest) -> list[ApiClient]:
+    """The API clients the signed-in user may use, read once per request."""
+    cached: list[ApiClient] | None = getattr(request, "_usable_clients", None)
+    if cached is None:
+        cached = list(selectors.api_clients_for(request.user))
+        request._usable_clients = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def build(user: object, client_pk: int, target: str | None) -> OrgContext:
     """Validate a (client, target) pair for this user; raises ContextDenied."""
-    client = selectors.api_client_for(user, client_pk)
+    return _checked(selectors.api_client_for(user, client_pk), target)
+
+
+def _build_for(request: HttpRequest, client_pk: int, target: str | None) -> OrgContext:
+    found = next((c for c in usable_clients(request) if c.pk == client_pk), None)
+    return _checked(found, target)
+
+
+def _checked(client: ApiClient | None, target: str | None) -> OrgContext:
     if client is None:
         raise ContextDenied(
             "You do not have access to this API client, or it is disabled. "
@@ -92,12 +109,13 @@ def current(request: HttpRequest) -> OrgContext | None:
     stored = request.session.get(SESSION_KEY)
     if isinstance(stored, dict):
         try:
-            return build(request.user, int(stored["client"]), stored.get("target"))
+            return _build_for(request, int(stored["client"]), stored.get("target"))
         except (ContextDenied, KeyError, TypeError, ValueError):
             request.session.pop(SESSION_KEY, None)
-    first = selectors.api_clients_for(request.user).first()
-    if first is None:
+    clients = usable_clients(request)
+    if not clients:
         return None
+    first = clients[0]
     ctx = OrgContext(client=first, target_org_id=str(first.organization_id))
     store(request, ctx)
     return ctx
@@ -107,7 +125,7 @@ def from_key(request: HttpRequest, key: str) -> OrgContext:
     parsed = parse_key(key)
     if parsed is None:
         raise ContextDenied("This link names an organization context that does not exist.")
-    return build(request.user, *parsed)
+    return _build_for(request, *parsed)
 
 
 def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:

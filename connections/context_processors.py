@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from connections import context, selectors
+from connections import context
 
 
 def org_context(request: HttpRequest) -> dict[str, Any]:
@@ -13,7 +13,7 @@ def org_context(request: HttpRequest) -> dict[str, Any]:
     if not request.user.is_authenticated:
         return {}
     return {
-        "org_clients": selectors.api_clients_for(request.user),
+        "org_clients": context.usable_clients(request),
         "org_ctx": getattr(request, "org_ctx", None) or context.current(request),
         "org_recent": context.recent_targets(request),
     }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 
@@ -39,9 +42,12 @@ def saved_view_of(user: AnyUser, view_id: object) -> SavedView | None:
     return saved_views_of(user).filter(pk=pk).first()
 
 
-def shared_views_for(user: AnyUser) -> QuerySet[SavedView]:
-    """Views other users shared, made in a context this user has access to."""
-    clients = api_clients_for(user)
+def shared_views_for(
+    user: AnyUser, client_ids: Collection[int] | None = None
+) -> QuerySet[SavedView]:
+    """Views other users shared, made in a context this user has access to
+    (``client_ids``: the user's usable API clients, when the caller already has them)."""
+    clients: Any = api_clients_for(user) if client_ids is None else list(client_ids)
     return (
         SavedView.objects.filter(shared=True, api_client__in=clients)
         .exclude(owner_id=getattr(user, "pk", None))

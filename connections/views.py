@@ -100,13 +100,14 @@ def _list_path() -> str:
     return reverse("connections:list")
 
 
-def saved_view_url(view: SavedView) -> str | None:
+def saved_view_url(view: SavedView, query: ListQuery | None = None) -> str | None:
     """Where a saved view opens; None when its context no longer exists."""
     if view.api_client is None:
         return None
     ctx = OrgContext(view.api_client, str(view.target_org_id))
-    parsed = ListQuery.from_querystring(view.query)
-    return list_url(ctx, parsed.query, view.pk)
+    if query is None:
+        query = ListQuery.from_querystring(view.query).query
+    return list_url(ctx, query, view.pk)
 
 
 @require_POST
@@ -158,21 +159,21 @@ def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
     if not request.GET:
         default = selectors.default_view_of(request.user)
         # A default made in a context the user lost would redirect to a 403, every time.
-        usable = (
-            default is not None
-            and default.api_client_id is not None
-            and (selectors.api_client_for(request.user, default.api_client_id) is not None)
+        usable = default is not None and any(
+            c.pk == default.api_client_id for c in context.usable_clients(request)
         )
         if default is not None and usable and (url := saved_view_url(default)):
             return redirect(url)
     parsed = ListQuery.parse(request.GET)
-    page_data, status = _list_page(request, ctx, parsed.query, parsed.messages)
-    template = "connections/list.html"
     htmx = getattr(request, "htmx", None)
+    # Messages about bad input stand next to their controls, in the form: then the whole
+    # content region is swapped, not only the results.
+    results_only = bool(htmx and htmx.target == "results") and not parsed.messages
+    page_data, status = _list_page(
+        request, ctx, parsed.query, parsed.messages, with_panel=not results_only
+    )
+    template = "connections/list.html"
     if htmx:
-        # Messages about bad input stand next to their controls, in the form: then the
-        # whole content region is swapped, not only the results.
-        results_only = htmx.target == "results" and not parsed.messages
         template += "#results" if results_only else "#content"
         page_data["oob"] = results_only
     response = render(request, template, page_data, status=status)
@@ -186,9 +187,15 @@ def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
 
 
 def _list_page(
-    request: HttpRequest, ctx: OrgContext, query: ListQuery, errors: dict[str, str]
+    request: HttpRequest,
+    ctx: OrgContext,
+    query: ListQuery,
+    errors: dict[str, str],
+    *,
+    with_panel: bool = True,
 ) -> tuple[dict[str, Any], int]:
-    """Everything the list template needs, with one upstream call."""
+    """Everything the list template needs, with one upstream call. The saved-views panel
+    is left out of a results-only update (it does not change with the filters)."""
     active_view = selectors.saved_view_of(request.user, request.GET.get("view", ""))
     view_id = active_view.pk if active_view else None
 
@@ -211,7 +218,7 @@ def _list_page(
         "view_modified": bool(
             active_view and active_view.query != query.querystring(include_offset=False)
         ),
-        **_views_panel(request, ctx, active_view),
+        **(_views_panel(request, ctx, active_view) if with_panel else {}),
     }
     try:
         page = api.list_host_connections(ctx.caller, query)
@@ -240,7 +247,7 @@ def _list_page(
 
 
 def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None) -> dict[str, Any]:
-    allowed = {c.pk for c in selectors.api_clients_for(request.user)}
+    allowed = {c.pk for c in context.usable_clients(request)}
     mine = []
     for view in selectors.saved_views_of(request.user):
         ok = view.api_client_id in allowed
@@ -248,14 +255,15 @@ def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None
         mine.append(
             {
                 "view": view,
-                "url": saved_view_url(view) if ok else None,
+                "url": saved_view_url(view, parsed.query) if ok else None,
                 "unavailable": not ok,
                 "invalid": not parsed.is_clean,
                 "active": active is not None and active.pk == view.pk,
             }
         )
     shared = [
-        {"view": v, "url": saved_view_url(v)} for v in selectors.shared_views_for(request.user)
+        {"view": v, "url": saved_view_url(v)}
+        for v in selectors.shared_views_for(request.user, client_ids=allowed)
     ]
     return {"my_views": mine, "shared_views": shared}
 

@@ -87,7 +87,7 @@ def test_stamp_html_is_a_time_element() -> None:
     value = NOW - timedelta(days=3)
     html = presenters.stamp_html(value, UTC, NOW)
     assert html == (
-        '<time datetime="2026-10-29T12:00:00+00:00" title="2026-10-29 12:00:00 UTC">'
+        '<time datetime="2026-10-29 12:00:00Z" title="2026-10-29 12:00:00 UTC">'
         "3 days ago</time>"
     )
 
@@ -154,7 +154,7 @@ def test_present_row_html_escapes_text(name: str) -> None:
     assert escape(name) in html
     assert "<o>" not in html
     assert 'href="/c/?a=1&amp;b=&quot;2&quot;"' in html
-    assert '<time datetime="2026-10-01T12:00:00+00:00"' in html  # stamps stay HTML
+    assert '<time datetime="2026-10-01 12:00:00Z"' in html  # stamps stay HTML
 
 
 def test_present_rows_builds_hrefs_from_ids() -> None:
@@ -383,3 +383,11 @@ def test_present_row_id_is_the_host_uuid() -> None:
     host_id = uuid.uuid4()
     row = presenters.present_row(make_item(host_organization_id=str(host_id)), UTC, NOW)
     assert row.id == str(host_id)
+
+
+def test_stamp_html_title_in_local_zone() -> None:
+    value = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
+    html = presenters.stamp_html(value, ZoneInfo("America/New_York"), NOW)
+    assert 'datetime="2026-10-31 23:30:00Z"' in html
+    assert 'title="2026-10-31 19:30:00 EDT"' in html
+    assert presenters.stamp_html(None, UTC, NOW) == "—"

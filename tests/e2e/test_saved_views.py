@@ -21,7 +21,7 @@ def panel(page: Page) -> Locator:
 
 
 def save_current_view(page: Page, name: str) -> None:
-    panel(page).get_by_label("Save this view as").fill(name)
+    panel(page).get_by_label("Save the current view as").fill(name)
     panel(page).get_by_role("button", name="Save view").click()
     expect(page.locator("#messages")).to_contain_text(f"Saved view “{name}”.")
 
@@ -70,12 +70,12 @@ def test_saved_views_save_apply_update_rename_default(signed_in: Page, sandbox: 
     page.get_by_label("Archived", exact=True).select_option(label="Not archived")
     live = expected_names(sandbox, search_text="Acme", statuses=("connected",), archived=False)
     expect(count).to_have_text(f"{len(live)} connections match · view “Acme connected” (modified)")
-    expect(panel(page).get_by_role("status")).to_have_text(re.compile("is modified"))
-    panel(page).get_by_role("button", name="Update view").click()
+    expect(page.locator("#results").get_by_role("status")).to_have_text(re.compile("is modified"))
+    page.locator("#results").get_by_role("button", name="Update view").click()
     expect(page.locator("#messages")).to_contain_text("Updated view “Acme connected”.")
     expect(count).to_have_text(f"{len(live)} connections match · view “Acme connected”")
     expect(page).to_have_url(re.compile(r"archived=false"))
-    expect(panel(page).get_by_role("button", name="Update view")).to_have_count(0)
+    expect(page.get_by_role("button", name="Update view")).to_have_count(0)
 
     # Rename it.
     box = manage(page, "Acme connected")

@@ -19,7 +19,7 @@ def api_clients_for(user: AnyUser) -> QuerySet[ApiClient]:
         return ApiClient.objects.none()
     return (
         ApiClient.objects.filter(enabled=True)
-        .filter(Q(users=user) | Q(groups__in=user.groups.all()))
+        .filter(Q(users=user) | Q(groups__user=user))
         .distinct()
         .order_by("name")
     )

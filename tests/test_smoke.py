@@ -7,4 +7,4 @@ def test_list_first_page_shows_sandbox_rows(alice: Client) -> None:
     assert response["Vary"].startswith("HX-Request")
     body = response.content.decode()
     assert "connections match" in body
-    assert body.count('<tr><td class="trunc">') == 20
+    assert body.count('<tr><td><a href="/connections/') == 20

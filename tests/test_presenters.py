@@ -86,10 +86,7 @@ def test_stamp_exact_is_local_time() -> None:
 def test_stamp_html_is_a_time_element() -> None:
     value = NOW - timedelta(days=3)
     html = presenters.stamp_html(value, UTC, NOW)
-    assert html == (
-        '<span class="ago" title="2026-10-29 12:00:00 UTC">'
-        "3 days ago</span>"
-    )
+    assert html == ('<span class="ago" title="2026-10-29 12:00:00 UTC">3 days ago</span>')
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -388,6 +385,6 @@ def test_present_row_id_is_the_host_uuid() -> None:
 def test_stamp_html_title_in_local_zone() -> None:
     value = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
     html = presenters.stamp_html(value, ZoneInfo("America/New_York"), NOW)
-    assert '>12 hours ago</span>' in html
+    assert ">12 hours ago</span>" in html
     assert 'title="2026-10-31 19:30:00 EDT"' in html
     assert presenters.stamp_html(None, UTC, NOW) == "—"

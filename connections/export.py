@@ -17,7 +17,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -192,6 +192,7 @@ class Export:
     written: int = 0
     outcome: str = "running"
     started: float = field(default_factory=time.monotonic)
+    _finished: bool = False
 
     @property
     def total(self) -> int:
@@ -216,10 +217,17 @@ class Export:
     def _cancelled(self) -> bool:
         return bool(cache.get(f"hostadmin:export:{self.export_id}:cancel"))
 
-    def stream(self) -> Iterator[bytes]:
+    def stream(self) -> ExportStream:
+        """The response body. Closing it before it was read still ends the export (the
+        user's slot is released and the audit record written)."""
+        return ExportStream(self)
+
+    def _generate(self) -> Generator[bytes, None, None]:
         seen = SeenIds()
         try:
             self._progress()
+            if self._cancelled():  # cancelled while the first page was loading
+                raise ExportCancelled("cancelled by the user")
             head = ("\ufeff" if self.bom else "").encode() + csv_chunk([HEADER])
             yield head + self._rows(self.first, seen)
             if self.whole_view:
@@ -247,11 +255,18 @@ class Export:
             self.outcome = "cancelled"
             raise
         finally:
-            if self.outcome == "running":
-                self.outcome = "failed"
-            self._progress()
-            _release_slot(self.user_id)
-            self.on_finish(self)
+            self.finish("failed")
+
+    def finish(self, outcome: str) -> None:
+        """End the export once: ``outcome`` applies if none was reached."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.outcome == "running":
+            self.outcome = outcome
+        self._progress()
+        _release_slot(self.user_id)
+        self.on_finish(self)
 
     def _rows(self, page: HostConnectionPage, seen: SeenIds) -> bytes:
         rows = [cells(r) for r in page.items if seen.add(r.host_organization_id.bytes)]
@@ -286,6 +301,31 @@ class Export:
         )
 
 
+class ExportStream:
+    """Iterable response body whose ``close()`` (called by Django when the response ends,
+    read or not) always finishes the export."""
+
+    def __init__(self, export: Export) -> None:
+        self.export = export
+        self._chunks = export._generate()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()  # runs the generator's cleanup if it had started
+        self.export.finish("cancelled")  # a body never read: nothing was sent
+
+
+def _starting(export_id: str, user_id: int) -> None:
+    """Progress known from the start, so a cancel during the first page is honoured."""
+    cache.set(
+        f"hostadmin:export:{export_id}",
+        {"user": user_id, "written": 0, "total": 0, "state": "running"},
+        PROGRESS_TTL,
+    )
+
+
 def start_export(
     *,
     caller: api.Caller,
@@ -306,6 +346,7 @@ def start_export(
             "wait for one to finish or cancel it.",
             429,
         )
+    _starting(export_id, user_id)
     try:
         if whole_view:
             first = api.list_host_connections(caller, query, limit=PAGE, offset=0)
@@ -319,6 +360,7 @@ def start_export(
             first = api.list_host_connections(caller, query)
     except BaseException:
         _release_slot(user_id)
+        cache.delete(f"hostadmin:export:{export_id}")
         raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", org_label).strip("-").lower()[:60] or "org"

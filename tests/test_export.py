@@ -756,3 +756,25 @@ def test_export_target_not_allowed_upstream_is_refused(
     assert response.status_code == 403  # as on the list page, not a 503
     assert not response.streaming
     assert "may not act on" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)  # closing a response ends the request, as live
+def test_export_closed_before_reading_releases_slot_and_audits(
+    alice: Client, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 1
+    response = alice.get(export_url(demo_client.pk))
+    assert response.status_code == 200
+    response.close()  # the body was never read
+    audit = the_audit()
+    assert (audit["outcome"], audit["rows"]) == ("cancelled", 0)
+    assert alice.get(export_url(demo_client.pk)).status_code == 200  # the slot is free
+
+
+def test_export_cancel_before_first_chunk(alice: Client, demo_client: ApiClient) -> None:
+    export_id = new_export_id()
+    response = alice.get(export_url(demo_client.pk, export_id=export_id))
+    cancel = alice.post(f"/connections/export/{export_id}/cancel/")
+    assert cancel.status_code == 200  # known from the start, not a 404
+    assert body_until_abort(response, ExportCancelled) == b""
+    assert the_audit()["outcome"] == "cancelled"

@@ -113,20 +113,22 @@ class SeenIds:
     def __init__(self) -> None:
         self._bits = bytearray(self.BITS // 8)
 
-    def _positions(self, key: bytes) -> list[int]:
-        # Double hashing (Kirsch-Mitzenmacher) on Python's own keyed SipHash: two C-speed
-        # hashes give all K positions, several times cheaper than a digest per row.
+    def add(self, key: bytes) -> bool:
+        """Add ``key``; False when it was (probably) there already.
+
+        Double hashing (Kirsch-Mitzenmacher) on Python's own keyed SipHash: two C-speed
+        hashes give all K bit positions; one pass tests and sets them."""
         h1 = hash(key)
         h2 = hash(key + b"\x01") | 1
-        return [(h1 + i * h2) % self.BITS for i in range(self.K)]
-
-    def add(self, key: bytes) -> bool:
-        """Add ``key``; False when it was (probably) there already."""
-        positions = self._positions(key)
-        seen = all(self._bits[p >> 3] & (1 << (p & 7)) for p in positions)
-        for p in positions:
-            self._bits[p >> 3] |= 1 << (p & 7)
-        return not seen
+        bits = self._bits
+        new = False
+        for i in range(self.K):
+            position = (h1 + i * h2) % self.BITS
+            mask = 1 << (position & 7)
+            if not bits[position >> 3] & mask:
+                bits[position >> 3] |= mask
+                new = True
+        return new
 
 
 # --- progress, cancellation and the per-user limit (in the cache) -----------------------

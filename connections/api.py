@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import httpx
 from django.conf import settings
 from django.core.cache import cache
+from django.views.decorators.debug import sensitive_variables
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from connections.query import ListQuery
@@ -253,6 +255,8 @@ def _new_correlation_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+# sensitive_variables: Django's error reports (DEBUG pages, admin mails) hide these locals.
+@sensitive_variables("body")
 def _fetch_token(credentials: Credentials, correlation_id: str) -> TokenResponse:
     body = {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
     try:
@@ -278,6 +282,7 @@ def _fetch_token(credentials: Credentials, correlation_id: str) -> TokenResponse
     return _parse(TokenResponse, response, correlation_id)
 
 
+@sensitive_variables("token", "headers")
 def _get(
     caller: Caller, path: str, params: list[tuple[str, str | int | float | bool | None]]
 ) -> tuple[httpx.Response, str]:
@@ -356,7 +361,7 @@ def _may_retry(attempt: int, deadline: float, wait: float = 0.0) -> bool:
 
 
 def _backoff(attempt: int, deadline: float) -> None:
-    """Full jitter: a random wait up to base * 2^attempt, never past the deadline."""
+    """Full jitter: a random wait up to base * 2^(attempt-1), never past the deadline."""
     ceiling = settings.UPSTREAM_BACKOFF_BASE * (2 ** (attempt - 1))
     time.sleep(min(random.uniform(0, ceiling), max(0.0, deadline - time.monotonic())))
 
@@ -364,9 +369,10 @@ def _backoff(attempt: int, deadline: float) -> None:
 def _retry_after(response: httpx.Response) -> float:
     raw = response.headers.get("Retry-After", "")
     try:
-        return max(0.0, float(raw))
+        wait = float(raw)
     except ValueError:
         return 1.0
+    return min(max(wait, 0.0), 3600.0) if math.isfinite(wait) else 1.0
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -389,6 +395,11 @@ def _error_for(response: httpx.Response, correlation_id: str) -> ApiError:
         correlation_id,
     )
     kwargs: dict[str, Any] = {"status": status, "code": code, "correlation_id": correlation_id}
+    if status == 429:
+        wait = _retry_after(response)
+        return ApiBusy(
+            f"The API is busy; try again in {max(1, round(wait))} s.", retry_after=wait, **kwargs
+        )
     if status == 401:
         return ApiAuthError("The API no longer accepts this API client's sign-in.", **kwargs)
     if status == 403:

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from connections import api, selectors
 from connections.crypto import SecretUnreadable
@@ -41,6 +42,7 @@ class OrgContext:
         return str(self.client.pk) if self.is_self else f"{self.client.pk}.{self.target_org_id}"
 
     @property
+    @sensitive_variables("secret", "credentials")
     def caller(self) -> api.Caller:
         """Who calls the upstream. Raises api.ApiAuthError when the stored secret cannot
         be decrypted (the encryption key changed), so pages show a message, not a 500."""
@@ -66,7 +68,8 @@ class OrgContext:
 def parse_key(key: str) -> tuple[int, str | None] | None:
     """``"3"`` -> (3, None); ``"3.<uuid>"`` -> (3, "<uuid>"); anything else -> None."""
     client_part, dot, target_part = key.strip().partition(".")
-    if not client_part.isdigit() or len(client_part) > 12 or (dot and not target_part):
+    digits = client_part.isascii() and client_part.isdigit()  # "²".isdigit() is True
+    if not digits or len(client_part) > 12 or (dot and not target_part):
         return None
     if not target_part:
         return int(client_part), None
@@ -135,6 +138,7 @@ def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
         "key": ctx.key,
     }
     if not ctx.is_self:
+        label = label or target_label(request, ctx.target_org_id)  # a link knows no name
         recent = [
             r for r in request.session.get(RECENT_KEY, []) if r.get("target") != ctx.target_org_id
         ]

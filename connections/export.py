@@ -103,9 +103,9 @@ def csv_chunk(rows: list[list[str]]) -> bytes:
 
 class SeenIds:
     """Membership of host organization ids in fixed memory (a 1 MiB Bloom filter, k=7):
-    the export's memory does not grow with its size. A false positive (about 1 in 10^7
-    at 100,000 rows) drops a row, which the exact row-count check then turns into a
-    failed download, never a silently short file."""
+    the export's memory does not grow with its size. A false positive drops a row, which
+    the exact row-count check turns into a failed download, never a silently short file:
+    at 100,000 rows about 1 export in 4,000 fails that way; at 10,000, practically never."""
 
     BITS = 8 * 1024 * 1024
     K = 7
@@ -138,6 +138,12 @@ def valid_export_id(raw: str) -> bool:
     return bool(_EXPORT_ID.match(raw))
 
 
+def export_id_free(export_id: str, user_id: int) -> bool:
+    """An id is usable unless another user's export holds it."""
+    entry = cache.get(f"hostadmin:export:{export_id}")
+    return not entry or entry.get("user") == user_id
+
+
 def progress_of(export_id: str, user_id: int) -> dict[str, Any] | None:
     entry = cache.get(f"hostadmin:export:{export_id}")
     if not entry or entry.get("user") != user_id:
@@ -164,6 +170,7 @@ def _acquire_slot(user_id: int) -> bool:
     except ValueError:  # expired between add and incr
         cache.add(key, 1, PROGRESS_TTL)
         running = 1
+    cache.touch(key, PROGRESS_TTL)  # the counter lives as long as the newest export
     if running > settings.EXPORTS_PER_USER:
         _release_slot(user_id)
         return False
@@ -323,6 +330,7 @@ class ExportStream:
 
 def _starting(export_id: str, user_id: int) -> None:
     """Progress known from the start, so a cancel during the first page is honoured."""
+    cache.delete(f"hostadmin:export:{export_id}:cancel")  # an id reused later starts clean
     cache.set(
         f"hostadmin:export:{export_id}",
         {"user": user_id, "written": 0, "total": 0, "state": "running"},

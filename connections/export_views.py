@@ -27,7 +27,9 @@ def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | Streamin
     if not parsed.is_clean:
         reason = "This export link is not valid: " + " ".join(parsed.messages.values())
         return render(request, "connections/export_error.html", {"reason": reason}, status=400)
-    export_id = raw_id if export.valid_export_id(raw_id) else uuid.uuid4().hex
+    user_id = int(request.user.pk)  # type: ignore[arg-type]
+    usable = export.valid_export_id(raw_id) and export.export_id_free(raw_id, user_id)
+    export_id = raw_id if usable else uuid.uuid4().hex
     user = request.user
 
     def audit(job: export.Export) -> None:
@@ -50,7 +52,7 @@ def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | Streamin
         job = export.start_export(
             caller=ctx.caller,
             query=parsed.query,
-            user_id=int(user.pk),  # type: ignore[arg-type]
+            user_id=user_id,
             export_id=export_id,
             whole_view=request.GET.get("scope") != "page",
             bom=request.GET.get("bom") == "1",
@@ -95,7 +97,7 @@ def _progress_response(request: HttpRequest, export_id: str, status: int = 200) 
 
 
 def _int(raw: str) -> int:
-    return int(raw) if raw.isdigit() and len(raw) < 6 else 0
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 0
 
 
 @require_GET

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import zoneinfo
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -54,7 +55,7 @@ class TimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        name = request.COOKIES.get("tz", "")
+        name = unquote(request.COOKIES.get("tz", ""))  # older pages wrote it URL-encoded
         try:
             zone = zoneinfo.ZoneInfo(name) if name and len(name) < 64 else None
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

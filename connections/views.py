@@ -297,6 +297,19 @@ def connection_detail(
 # --- saved views -----------------------------------------------------------------------
 
 
+def _posted_context(request: HttpRequest) -> OrgContext:
+    """The context of the page the form was on (its ``ctx`` field), re-checked; not the
+    session's, which another tab may have switched since (the session's without one)."""
+    key = request.POST.get("ctx")
+    try:
+        ctx = context.from_key(request, key) if key else context.current(request)
+    except ContextDenied:
+        ctx = None
+    if ctx is None:
+        raise Http404("No such org context.")
+    return ctx
+
+
 def _own_view_or_404(request: HttpRequest, view_id: str) -> SavedView:
     view = selectors.saved_view_of(request.user, view_id)
     if view is None:
@@ -306,9 +319,7 @@ def _own_view_or_404(request: HttpRequest, view_id: str) -> SavedView:
 
 def _back_to_list(request: HttpRequest, view: SavedView | None = None) -> HttpResponse:
     """After a change, go back to the list (htmx: a full-page redirect to it)."""
-    url = (saved_view_url(view) if view else None) or request.POST.get("next") or ""
-    if not url.startswith(reverse("connections:list")):
-        url = reverse("connections:list")
+    url = (saved_view_url(view) if view else None) or _list_path()
     if getattr(request, "htmx", None):
         response = HttpResponse(status=204)
         response["HX-Location"] = url
@@ -319,9 +330,7 @@ def _back_to_list(request: HttpRequest, view: SavedView | None = None) -> HttpRe
 @require_POST
 @login_required
 def view_create(request: HttpRequest) -> HttpResponse:
-    ctx = context.current(request)
-    if ctx is None:
-        raise Http404("No org context.")
+    ctx = _posted_context(request)
     query = ListQuery.from_querystring(request.POST.get("query", "")).query
     try:
         view = services.saved_view_create(
@@ -354,9 +363,7 @@ def view_rename(request: HttpRequest, view_id: str) -> HttpResponse:
 @login_required
 def view_update(request: HttpRequest, view_id: str) -> HttpResponse:
     view = _own_view_or_404(request, view_id)
-    ctx = context.current(request)
-    if ctx is None:
-        raise Http404("No org context.")
+    ctx = _posted_context(request)
     query = ListQuery.from_querystring(request.POST.get("query", "")).query
     services.saved_view_update(view=view, query=query, ctx=ctx)
     messages.success(request, f"Updated view “{view.name}”.")

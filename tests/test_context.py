@@ -257,7 +257,6 @@ def test_tampering_form_fields_on_view_create_use_session_context(
             "api_client": northwind_client.pk,
             "target_org_id": NORTHWIND,
             "owner": other_user.pk,
-            "ctx": f"{northwind_client.pk}.{NORTHWIND}",
             "shared": "1",
             "is_default": "1",
             **SMUGGLED_PARAMS,
@@ -535,3 +534,14 @@ def test_context_switch_bad_target_message_beside_switcher(
     switcher = body[start : body.index("</form>", start)]
     assert 'id="err-ctx"' in switcher
     assert "must be an organization UUID" in switcher
+
+
+def test_tampering_ctx_field_on_view_create_is_checked(
+    alice: Client, user: User, northwind_client: ApiClient
+) -> None:
+    # The form's ctx names the page's context; one the user may not use is refused.
+    response = alice.post(
+        "/views/", {"name": "Smuggled", "ctx": f"{northwind_client.pk}.{NORTHWIND}"}
+    )
+    assert response.status_code == 404
+    assert not SavedView.objects.filter(name="Smuggled").exists()

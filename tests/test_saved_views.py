@@ -439,17 +439,16 @@ def test_view_rename_duplicate_is_a_message(
     assert SavedView.objects.get(pk=view.pk).name == "Daily"
 
 
-def test_view_redirect_next_is_kept_on_site(
-    alice: Client, user: User, demo_client: ApiClient
-) -> None:
+def test_view_redirect_ignores_next(alice: Client, user: User, demo_client: ApiClient) -> None:
     view = make_view(user, "Old", demo_client)
-    for evil in ("https://evil.example/connections/", "//evil.example/connections/", "/admin/"):
+    for evil in (
+        "https://evil.example/connections/",
+        "//evil.example/connections/",
+        "/admin/",
+        "/connections/?order_dir=desc",
+    ):
         response = alice.post(f"/views/{view.pk}/rename/", {"name": "New", "next": evil})
         assert response["Location"] == "/connections/"
-    ok = alice.post(
-        f"/views/{view.pk}/rename/", {"name": "New", "next": "/connections/?order_dir=desc"}
-    )
-    assert ok["Location"] == "/connections/?order_dir=desc"
 
 
 @pytest.mark.parametrize("htmx", [False, True])

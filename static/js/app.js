@@ -5,8 +5,9 @@
   // Report the browser's time zone so timestamps render in the user's zone.
   try {
     var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (tz && document.cookie.indexOf("tz=" + encodeURIComponent(tz)) === -1) {
-      document.cookie = "tz=" + encodeURIComponent(tz) + "; path=/; SameSite=Lax; max-age=31536000";
+    // Zone names ("Europe/Paris") are cookie-safe as they are; Django does not URL-decode.
+    if (tz && /^[A-Za-z0-9_+\/-]+$/.test(tz) && document.cookie.indexOf("tz=" + tz) === -1) {
+      document.cookie = "tz=" + tz + "; path=/; SameSite=Lax; max-age=31536000";
     }
   } catch (e) { /* older browsers: server time zone */ }
 

@@ -25,6 +25,7 @@ from connections.models import AuditEvent, SavedView
 from connections.query import LABELS, ORDER_FIELDS, PAGE_SIZES, SEARCH_FIELDS, ListQuery
 
 ContextView = Callable[..., HttpResponseBase]
+REJECTED_NAME_KEY = "rejected_view_name"
 
 _API_STATUS = {
     api.ApiForbidden: 403,
@@ -265,7 +266,8 @@ def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None
         {"view": v, "url": saved_view_url(v)}
         for v in selectors.shared_views_for(request.user, client_ids=allowed)
     ]
-    return {"my_views": mine, "shared_views": shared}
+    rejected = request.session.pop(REJECTED_NAME_KEY, "")
+    return {"my_views": mine, "shared_views": shared, "rejected_name": rejected}
 
 
 # --- the detail page -------------------------------------------------------------------
@@ -317,9 +319,11 @@ def _own_view_or_404(request: HttpRequest, view_id: str) -> SavedView:
     return view
 
 
-def _back_to_list(request: HttpRequest, view: SavedView | None = None) -> HttpResponse:
+def _back_to_list(
+    request: HttpRequest, view: SavedView | None = None, url: str | None = None
+) -> HttpResponse:
     """After a change, go back to the list (htmx: a full-page redirect to it)."""
-    url = (saved_view_url(view) if view else None) or _list_path()
+    url = url or (saved_view_url(view) if view else None) or _list_path()
     if getattr(request, "htmx", None):
         response = HttpResponse(status=204)
         response["HX-Location"] = url
@@ -341,7 +345,9 @@ def view_create(request: HttpRequest) -> HttpResponse:
         )
     except services.SavedViewError as exc:
         messages.error(request, str(exc), extra_tags="field:save-view")
-        return _back_to_list(request)
+        # Nothing lost: back to the same filters, with the rejected name in the field.
+        request.session[REJECTED_NAME_KEY] = request.POST.get("name", "")[:100]
+        return _back_to_list(request, url=list_url(ctx, query))
     messages.success(request, f"Saved view “{view.name}”.")
     return _back_to_list(request, view)
 

@@ -405,7 +405,7 @@ def test_view_create_duplicate_is_a_message(alice: Client, user: User) -> None:
     alice.post("/views/", {"name": "Desc"})
     response = alice.post("/views/", {"name": "DESC"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 204
-    assert response["HX-Location"] == "/connections/"
+    assert response["HX-Location"].startswith("/connections/?ctx=")  # the same list view
     assert "already have a view named “DESC”" in list_messages(alice)
     assert SavedView.objects.count() == 1
 
@@ -930,3 +930,17 @@ def test_view_name_is_escaped_everywhere(
         body = body_of(page)
         assert "<img" not in body
         assert escaped in body
+
+
+def test_saved_view_rejected_save_keeps_filters_and_name(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    make_view(user, "Taken", demo_client)
+    response = alice.post(
+        "/views/", {"name": "taken", "ctx": str(demo_client.pk), "query": "order_dir=desc"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/connections/?ctx={demo_client.pk}&order_dir=desc"
+    body = body_of(alice.get(response["Location"]))
+    assert 'id="err-save-view"' in body
+    assert 'value="taken"' in body

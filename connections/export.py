@@ -16,10 +16,12 @@ import io
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -286,23 +288,24 @@ class Export:
         return csv_chunk(rows)
 
     def _pages(self) -> Iterator[HostConnectionPage]:
-        """Pages 2..n in order, with at most ``concurrency`` upstream calls in flight."""
+        """Pages 2..n in order. The pool's ``concurrency`` threads keep that many upstream
+        calls in flight; up to twice as many pages are queued ahead, so a page waiting to
+        be written never holds a request slot idle. Memory stays bounded by that window."""
         offsets = iter(range(PAGE, self.total, PAGE))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="export")
-        in_flight: list[Future[HostConnectionPage]] = []
+        window = 2 * self.concurrency
+        ahead: deque[Future[HostConnectionPage]] = deque(
+            self._submit(pool, offset) for offset in islice(offsets, window)
+        )
         try:
-            for offset in offsets:
-                in_flight.append(self._submit(pool, offset))
-                if len(in_flight) >= self.concurrency:
-                    break
-            while in_flight:
-                page = in_flight.pop(0).result()
+            while ahead:
+                page = ahead.popleft().result()
                 next_offset = next(offsets, None)
                 if next_offset is not None:
-                    in_flight.append(self._submit(pool, next_offset))
+                    ahead.append(self._submit(pool, next_offset))
                 yield page
         finally:
-            for future in in_flight:
+            for future in ahead:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 

@@ -53,7 +53,8 @@ LABELS: dict[str, str] = {
 
 # Parameters that belong to the page, not to the query: known, so not "unknown".
 PAGE_PARAMS = frozenset({"ctx", "view", "bom", "scope"})
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never in user text
+_CONTROL = CONTROL_CHARS
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -182,7 +183,7 @@ class ListQuery(BaseModel):
                 nearest = _nearest_page_size(number)
                 raw["limit"] = nearest
                 messages["limit"] = (
-                    f"Rows per page must be 20, 50 or 100, not “{_short(limit)}”; "
+                    f"Rows per page must be {_choices(PAGE_SIZES)}, not “{_short(limit)}”; "
                     f"showing {nearest}."
                 )
 
@@ -308,6 +309,10 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, bool):
         return ["true" if value else "false"]
     return [str(value)]
+
+
+def _choices(values: tuple[int, ...]) -> str:
+    return ", ".join(map(str, values[:-1])) + f" or {values[-1]}"
 
 
 def _nearest_page_size(number: int | None) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 
-from connections.models import ApiClient, AuditEvent, SavedView
+from connections.models import ApiClient, SavedView
 
 AnyUser = User | AnonymousUser | object
 
@@ -69,7 +69,3 @@ def default_view_of(user: AnyUser) -> SavedView | None:
 
 def saved_view_count(user: AnyUser) -> int:
     return SavedView.objects.filter(owner_id=getattr(user, "pk", None)).count()
-
-
-def recent_audit_events(limit: int = 50) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.all()[:limit]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -14,9 +13,7 @@ from django.db.models.functions import Lower
 from connections import selectors
 from connections.context import OrgContext
 from connections.models import AuditEvent, SavedView
-from connections.query import ListQuery
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from connections.query import CONTROL_CHARS, ListQuery
 
 
 class SavedViewError(Exception):
@@ -49,7 +46,7 @@ def audit_record(
 
 
 def clean_view_name(raw: str) -> str:
-    name = _CONTROL.sub("", raw or "").strip()
+    name = CONTROL_CHARS.sub("", raw or "").strip()
     if not name:
         raise SavedViewError("Give the view a name.")
     if len(name) > 100:

@@ -93,6 +93,10 @@ class FaultPlan:
             self.rules.append(rule)
         return rule
 
+    def extend(self, rules: list[FaultRule]) -> None:
+        with self._lock:
+            self.rules.extend(rules)
+
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
@@ -395,11 +399,14 @@ class SandboxApp:
             return self._json(start_response, 200, {"ok": True})
         if path == "/_sandbox/faults" and method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-            if "latency_ms" in body:
-                self.faults.latency_ms = float(body["latency_ms"])
-            for rule in body.get("rules", []):
-                self.faults.add(**rule)
+            try:
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                rules = [FaultRule(**rule) for rule in body.get("rules", [])]
+                latency = float(body.get("latency_ms", self.faults.latency_ms))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return self._json(start_response, 422, {"detail": [{"msg": str(exc)}]})
+            self.faults.latency_ms = latency
+            self.faults.extend(rules)
             return self._json(start_response, 200, {"ok": True})
         if path == "/_sandbox/health":
             return self._json(start_response, 200, {"ok": True})

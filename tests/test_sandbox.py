@@ -973,3 +973,18 @@ def test_server_control_endpoint_and_dropped_connection(
         assert list_rows(client, headers).status_code == 200
         assert client.delete(f"{url}/_sandbox/faults").status_code == 200
     assert app.faults.rules == []
+
+
+def test_sandbox_fault_control_endpoint(sandbox: SandboxApp) -> None:
+    with httpx.Client(transport=SandboxTransport(sandbox), base_url="http://sandbox") as client:
+        ok = client.post("/_sandbox/faults", json={"rules": [{"kind": "status_503", "times": 2}]})
+        assert ok.json() == {"ok": True}
+        assert [r.kind for r in sandbox.faults.rules] == ["status_503"]
+        bad = client.post("/_sandbox/faults", json={"rules": [{"bogus": 1}]})
+        assert bad.status_code == 422
+        assert client.post("/_sandbox/faults", content=b"not json").status_code == 422
+        assert len(sandbox.faults.rules) == 1  # nothing half-applied
+        client.post("/_sandbox/faults", json={"latency_ms": 5})
+        assert sandbox.faults.latency_ms == 5
+        client.delete("/_sandbox/faults")
+        assert sandbox.faults.rules == [] and sandbox.faults.latency_ms == 0

@@ -143,6 +143,11 @@ def present_rows(
     return [present_row(item, tz, now, href(str(item.host_organization_id))) for item in items]
 
 
+def rows_html(rows: list[Row]) -> SafeString:
+    """All rows as one string: the template prints one variable, not one per row."""
+    return SafeString("".join([row.html for row in rows]))
+
+
 def detail_fields(item: HostConnection, tz: tzinfo, now: datetime) -> list[tuple[str, str, str]]:
     """(label, value, kind) for the detail page; kind is "uuid" or "text"."""
 

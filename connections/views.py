@@ -236,6 +236,7 @@ def _list_page(
         now,
         lambda host_id: f"{detail_prefix}{host_id}{detail_suffix}",
     )
+    data["rows_html"] = presenters.rows_html(data["rows"])
     data["pagination"] = presenters.pagination(query, page.total_items, len(page.items), url)
     data["export_rows"] = page.total_items
     data["export_cap"] = settings.EXPORT_MAX_ROWS

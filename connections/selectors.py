@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from connections.models import ApiClient, SavedView
 
@@ -63,6 +63,19 @@ def shared_views_for(
         .exclude(owner_id=getattr(user, "pk", None))
         .select_related("api_client", "owner")
     )
+
+
+def views_panel_for(
+    user: AnyUser, client_ids: Collection[int]
+) -> tuple[list[SavedView], list[SavedView]]:
+    """The user's own views and the views shared with them (made in a context among
+    ``client_ids``), in one query."""
+    uid = getattr(user, "pk", None)
+    rows = SavedView.objects.filter(
+        Q(owner_id=uid) | Q(shared=True, api_client_id__in=list(client_ids))
+    ).select_related("api_client", "owner")
+    views = list(rows)
+    return [v for v in views if v.owner_id == uid], [v for v in views if v.owner_id != uid]
 
 
 def shared_view_for(user: AnyUser, view_id: object) -> SavedView | None:

@@ -250,8 +250,9 @@ def _list_page(
 
 def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None) -> dict[str, Any]:
     allowed = {c.pk for c in context.usable_clients(request)}
+    own, shared_with_me = selectors.views_panel_for(request.user, allowed)
     mine = []
-    for view in selectors.saved_views_of(request.user):
+    for view in own:
         ok = view.api_client_id in allowed
         parsed = ListQuery.from_querystring(view.query)
         mine.append(
@@ -263,10 +264,7 @@ def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None
                 "active": active is not None and active.pk == view.pk,
             }
         )
-    shared = [
-        {"view": v, "url": saved_view_url(v)}
-        for v in selectors.shared_views_for(request.user, client_ids=allowed)
-    ]
+    shared = [{"view": v, "url": saved_view_url(v)} for v in shared_with_me]
     rejected = request.session.pop(REJECTED_NAME_KEY, "")
     return {"my_views": mine, "shared_views": shared, "rejected_name": rejected}
 

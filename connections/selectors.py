@@ -51,15 +51,11 @@ def saved_view_of(user: AnyUser, view_id: object) -> SavedView | None:
     return saved_views_of(user).filter(pk=pk).first()
 
 
-def shared_views_for(
-    user: AnyUser, client_ids: Collection[int] | None = None
-) -> QuerySet[SavedView]:
-    """Views other users shared, made in a context this user has access to
-    (``client_ids``: the user's usable API clients, when the caller already has them)."""
-    if client_ids is None:
-        client_ids = [c.pk for c in api_clients_for(user)]
+def shared_views_for(user: AnyUser) -> QuerySet[SavedView]:
+    """Views other users shared, made in a context this user has access to."""
+    client_ids = [c.pk for c in api_clients_for(user)]
     return (
-        SavedView.objects.filter(shared=True, api_client__in=list(client_ids))
+        SavedView.objects.filter(shared=True, api_client__in=client_ids)
         .exclude(owner_id=getattr(user, "pk", None))
         .select_related("api_client", "owner")
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -85,3 +86,19 @@ def alice(client: Client, user: User) -> Client:
 
 def org_id(slug: str) -> str:
     return ORGS_BY_SLUG[slug].id
+
+
+def sandbox_rows(sandbox: SandboxApp, slug: str = "demo-lender", **filters: Any) -> list[dict]:
+    """Every row the sandbox holds for a query (all pages, in the query's order): what a
+    page or an export must show, read from the sandbox's own data."""
+    query: dict[str, Any] = {
+        "statuses": ("connected", "disconnected"),
+        "search_field": "host_name",
+        "search_text": None,
+        "order_by": "host_name",
+        "order_dir": "asc",
+        "archived": None,
+        "action_types": None,
+        **filters,
+    }
+    return sandbox.dataset.query(org_id(slug), **query)

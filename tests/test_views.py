@@ -22,6 +22,7 @@ from django.utils.html import escape
 from connections.models import ApiClient
 from sandbox import Dataset, SandboxApp
 from sandbox.data import org_uuid
+from tests.conftest import sandbox_rows
 
 LIST = "/connections/"
 DEMO = org_uuid("demo-lender")
@@ -104,17 +105,7 @@ def upstream_query(sandbox: SandboxApp) -> dict[str, list[str]]:
 
 
 def expected_rows(sandbox: SandboxApp, **kwargs: Any) -> list[dict[str, Any]]:
-    options: dict[str, Any] = {
-        "statuses": ("connected", "disconnected"),
-        "search_field": "host_name",
-        "search_text": None,
-        "order_by": "host_name",
-        "order_dir": "asc",
-        "archived": None,
-        "action_types": None,
-    }
-    options.update(kwargs)
-    return sandbox.dataset.query(DEMO, **options)
+    return sandbox_rows(sandbox, **kwargs)
 
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}

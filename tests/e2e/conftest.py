@@ -19,7 +19,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from sandbox.data import org_uuid
+from tests.conftest import sandbox_rows
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
 # make between browser steps are still synchronous and safe.
@@ -156,14 +156,4 @@ def axe_violations(page: Page) -> list[str]:
 
 def expected_names(sandbox: Any, slug: str = "demo-lender", **filters: Any) -> list[str]:
     """The host names the sandbox holds for a query (all of them, every page)."""
-    query: dict[str, Any] = {
-        "statuses": ("connected", "disconnected"),
-        "search_field": "host_name",
-        "search_text": None,
-        "order_by": "host_name",
-        "order_dir": "asc",
-        "archived": None,
-        "action_types": None,
-    }
-    query.update(filters)
-    return [r["host_name"] for r in sandbox.dataset.query(org_uuid(slug), **query)]
+    return [r["host_name"] for r in sandbox_rows(sandbox, slug, **filters)]

@@ -35,7 +35,12 @@ HEADER = (
 QUIET = org_id("quiet-bank")
 NORTHWIND = org_id("northwind-credit")
 BIG_ROWS = 4000  # northwind: 40+ pages, so a failure at page 37 is mid-export
-DETAIL_LINK = re.compile(r'href="/connections/([0-9a-f-]{36})/\?')
+DETAIL_LINK = re.compile(r'href="/connections/([0-9a-f]{32})/\?')
+
+
+def linked_ids(html: str) -> list[str]:
+    """The host organization ids the list's rows link to, in the CSV's hyphenated form."""
+    return [str(uuid.UUID(hex_id)) for hex_id in DETAIL_LINK.findall(html)]
 
 
 @pytest.fixture
@@ -118,7 +123,7 @@ def list_page_ids(client: Client, ctx: Any, query: str, total: int) -> list[str]
         sep = "&" if query else ""
         response = client.get(f"/connections/?ctx={ctx}{sep}{query}&limit=100&offset={offset}")
         assert response.status_code == 200
-        ids += DETAIL_LINK.findall(response.content.decode())
+        ids += linked_ids(response.content.decode())
     return ids
 
 
@@ -335,7 +340,7 @@ def test_export_this_page_only_scope(alice: Client, demo_client: ApiClient) -> N
     assert response["X-Export-Rows"] == "20"
     exported = ids_of(body_of(response))
     page = alice.get(f"/connections/?ctx={demo_client.pk}&{query}").content.decode()
-    assert exported == DETAIL_LINK.findall(page)
+    assert exported == linked_ids(page)
     assert len(set(exported)) == 20
     audit = the_audit()
     assert (audit["scope"], audit["rows"], audit["outcome"]) == ("page", 20, "complete")

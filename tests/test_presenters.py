@@ -71,7 +71,7 @@ def test_relative_compares_instants_across_time_zones() -> None:
 
 def test_stamp_none_is_none_and_html_is_dash() -> None:
     assert presenters.stamp(None, UTC, NOW) is None
-    assert presenters.stamp_html(None, UTC, NOW) == presenters.DASH
+    assert presenters.stamp_cell(None, UTC, NOW) == f"<td>{presenters.DASH}</td>"
 
 
 def test_stamp_exact_is_local_time() -> None:
@@ -83,10 +83,10 @@ def test_stamp_exact_is_local_time() -> None:
     assert s.relative == "12 hours ago"
 
 
-def test_stamp_html_is_a_time_element() -> None:
-    value = NOW - timedelta(days=3)
-    html = presenters.stamp_html(value, UTC, NOW)
-    assert html == ('<span class="ago" title="2026-10-29 12:00:00 UTC">3 days ago</span>')
+def test_stamp_cell_is_relative_with_the_minute_on_hover() -> None:
+    value = NOW - timedelta(days=3) + timedelta(seconds=42)
+    html = presenters.stamp_cell(value, UTC, NOW)
+    assert html == '<td title="2026-10-29 12:00 UTC">2 days ago</td>'
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -114,9 +114,9 @@ def make_item(**overrides: object) -> HostConnection:
 def test_present_row_fills_nulls_with_dash() -> None:
     row = presenters.present_row(make_item(), UTC, NOW, "/x")
     assert row.archived == "No"
-    assert row.archived_at == presenters.DASH
+    assert row.archived_at == "<td>—</td>"
     assert row.action == presenters.DASH
-    assert row.action_updated_at == presenters.DASH
+    assert row.action_updated_at == "<td>—</td>"
     assert row.status_label == "Connected"
     assert "1 month ago" in row.created_at
     assert "1 day ago" in row.updated_at
@@ -151,13 +151,22 @@ def test_present_row_html_escapes_text(name: str) -> None:
     assert escape(name) in html
     assert "<o>" not in html
     assert 'href="/c/?a=1&amp;b=&quot;2&quot;"' in html
-    assert '<span class="ago" title="2026-10-01 12:00:00 UTC"' in html  # stamps stay HTML
+    assert '<td title="2026-10-01 12:00 UTC">1 month ago</td>' in html  # stamps stay HTML
+
+
+def test_present_row_html_has_no_tooltips_on_text_cells() -> None:
+    """app.js adds a title only to a cell that is cut off; the HTML carries none."""
+    item = make_item(host_name="Acme Lending", owner_email="owner@acme.example")
+    html = str(presenters.present_row(item, UTC, NOW, "/c/").html)
+    assert '<td><a href="/c/">Acme Lending</a></td>' in html
+    assert "<td>owner@acme.example</td>" in html
+    assert html.count("<td title=") == 2  # created and updated only
 
 
 def test_present_rows_builds_hrefs_from_ids() -> None:
     item = make_item()
     rows = presenters.present_rows([item], UTC, NOW, lambda host_id: f"/c/{host_id}/")
-    assert rows[0].href == f"/c/{item.host_organization_id}/"
+    assert rows[0].href == f"/c/{item.host_organization_id.hex}/"
 
 
 def test_detail_fields_lists_every_field() -> None:
@@ -382,9 +391,9 @@ def test_present_row_id_is_the_host_uuid() -> None:
     assert row.id == str(host_id)
 
 
-def test_stamp_html_title_in_local_zone() -> None:
+def test_stamp_cell_title_in_local_zone() -> None:
     value = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
-    html = presenters.stamp_html(value, ZoneInfo("America/New_York"), NOW)
-    assert ">12 hours ago</span>" in html
-    assert 'title="2026-10-31 19:30:00 EDT"' in html
-    assert presenters.stamp_html(None, UTC, NOW) == "—"
+    html = presenters.stamp_cell(value, ZoneInfo("America/New_York"), NOW)
+    assert ">12 hours ago</td>" in html
+    assert 'title="2026-10-31 19:30 EDT"' in html
+    assert presenters.stamp_cell(None, UTC, NOW) == "<td>—</td>"

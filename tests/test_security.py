@@ -37,7 +37,14 @@ def fast_password_hasher(settings) -> None:
 
 # --- walking every URL of the project --------------------------------------------------
 
-SAMPLES = {"int": "1", "str": "1", "path": "1", "slug": "x", "uuid": str(uuid.uuid4())}
+SAMPLES = {
+    "int": "1",
+    "str": "1",
+    "path": "1",
+    "slug": "x",
+    "uuid": str(uuid.uuid4()),
+    "host_id": uuid.uuid4().hex,
+}
 REGEX_CANDIDATES = ("1", "connections", "auth", "x")
 _ROUTE_PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")
 _REGEX_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<body>[^()]*)\)")

@@ -973,6 +973,28 @@ def test_detail_link_from_list_round_trips_the_view(
     assert back_href(body) == f"{LIST}?ctx={ctx}&{query}"
 
 
+@pytest.mark.parametrize("form", ["hex", "hyphens", "upper"])
+def test_detail_id_in_any_usual_form(
+    alice: Client, sandbox: SandboxApp, ctx: str, form: str
+) -> None:
+    """Links use 32 hex digits; a hyphenated UUID pasted by hand opens the same page."""
+    host_id = uuid.UUID(pick_row(sandbox)["host_organization_id"])
+    written = {"hex": host_id.hex, "hyphens": str(host_id), "upper": str(host_id).upper()}
+    response = detail(alice, ctx, written[form])
+    assert response.status_code == 200
+    assert sandbox.seen[-1].path.endswith(f"/host-connections/{host_id}")
+    assert f'<code id="uuid-1">{host_id}</code>' in body_of(response)
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", "0" * 31, "0" * 33, "g" * 32])
+def test_detail_malformed_id_is_404_without_upstream_call(
+    alice: Client, sandbox: SandboxApp, ctx: str, bad: str
+) -> None:
+    calls = len(sandbox.seen)
+    assert detail(alice, ctx, bad).status_code == 404
+    assert len(sandbox.seen) == calls
+
+
 def test_detail_unknown_id_is_404_banner(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
     response = detail(alice, ctx, str(uuid.uuid4()), "limit=50")
     assert response.status_code == 404

@@ -2,6 +2,8 @@
 (function () {
   "use strict";
 
+  document.documentElement.classList.add("js");  // the stylesheet's no-JavaScript rules step aside
+
   // Report the browser's time zone so timestamps render in the user's zone.
   try {
     var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -47,6 +49,15 @@
         box.hidden = false;
         window.htmx.ajax("GET", progressUrl, { target: "#export-progress", swap: "outerHTML" });
       }
+    }
+  });
+
+  // A table cell cut off by its column's width (names, emails) shows its full value as a
+  // tooltip. Set on hover, so the HTML carries no tooltips for cells that show everything.
+  document.addEventListener("mouseover", function (event) {
+    var cell = event.target instanceof Element ? event.target.closest(".grid td") : null;
+    if (cell && !cell.hasAttribute("title") && cell.scrollWidth > cell.clientWidth) {
+      cell.setAttribute("title", cell.textContent.trim());
     }
   });
 

@@ -154,7 +154,7 @@ def test_browse_pages_and_detail_round_trip(signed_in: Page, sandbox: Any) -> No
     name = with_a[62]
     row.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
-    expect(page).to_have_url(re.compile(r"/connections/[0-9a-f-]{36}/\?"))
+    expect(page).to_have_url(re.compile(r"/connections/[0-9a-f]{32}/\?"))
 
     page.get_by_role("link", name="Back to the list").click()
     expect(page).to_have_url(list_url)
@@ -318,3 +318,43 @@ def test_browse_narrow_viewport_fits(
     assert host_names(page) == acme
     layout = page.evaluate(OVERFLOW_JS)
     assert layout["wide"] == [], layout
+
+
+MARK_CELLS_JS = """
+() => {
+  const cells = [...document.querySelectorAll("table.grid tbody td:nth-child(-n+3)")];
+  const cut = cells.find((td) => td.scrollWidth > td.clientWidth);
+  const whole = cells.find((td) => td.scrollWidth <= td.clientWidth);
+  if (cut) cut.dataset.e2e = "cut";
+  if (whole) whole.dataset.e2e = "whole";
+  return {cut: cut ? cut.textContent.trim() : null, whole: Boolean(whole)};
+}
+"""
+
+
+def test_browse_cut_off_cells_show_the_full_value(signed_in: Page) -> None:
+    page = signed_in
+    page.set_viewport_size({"width": 1280, "height": 800})
+    found = page.evaluate(MARK_CELLS_JS)
+    assert found["cut"] and found["whole"], found  # the demo data has both kinds
+    cut, whole = page.locator("[data-e2e=cut]"), page.locator("[data-e2e=whole]")
+    expect(cut).not_to_have_attribute("title", re.compile(".*"))  # none in the HTML
+
+    cut.hover()
+    expect(cut).to_have_attribute("title", found["cut"])
+    whole.hover()
+    assert whole.get_attribute("title") is None  # no tooltip repeating what is shown
+
+
+def test_browse_cut_off_cells_unfold_without_javascript(
+    new_page: Callable[..., Page], user: User
+) -> None:
+    page = new_page(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    sign_in(page, user.get_username(), PASSWORD)
+    found = page.evaluate(MARK_CELLS_JS)
+    assert found["cut"], found
+    cut = page.locator("[data-e2e=cut]")
+    assert cut.evaluate("td => getComputedStyle(td).whiteSpace") == "nowrap"
+    cut.hover()
+    assert cut.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
+    assert cut.evaluate("td => td.scrollWidth <= td.clientWidth")  # nothing hidden now

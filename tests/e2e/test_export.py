@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -44,9 +45,9 @@ def detail_ids(page: Page) -> list[str]:
     )
     ids = []
     for href in hrefs:
-        match = re.search(r"/connections/([0-9a-f-]{36})/", href)
+        match = re.search(r"/connections/([0-9a-f]{32})/", href)
         assert match, href
-        ids.append(match.group(1))
+        ids.append(str(uuid.UUID(match.group(1))))
     return ids
 
 

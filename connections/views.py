@@ -249,8 +249,9 @@ def _list_page(
 
 
 def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None) -> dict[str, Any]:
-    allowed = {c.pk for c in context.usable_clients(request)}
-    own, shared_with_me = selectors.views_panel_for(request.user, allowed)
+    usable = context.usable_clients(request)
+    allowed = {c.pk for c in usable}
+    own, shared_with_me = selectors.views_panel_for(request.user, usable)
     mine = []
     for view in own:
         ok = view.api_client_id in allowed

@@ -7,9 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import pre_save
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from connections import services
 from connections.context import OrgContext
@@ -944,3 +945,22 @@ def test_saved_view_rejected_save_keeps_filters_and_name(
     body = body_of(alice.get(response["Location"]))
     assert 'id="err-save-view"' in body
     assert 'value="taken"' in body
+
+
+def test_views_panel_queries_do_not_grow_with_views(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient, harbor_client: ApiClient
+) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice.get("/connections/?order_dir=desc").status_code == 200
+        return len(captured.captured_queries)
+
+    queries()  # the first request of a session also writes it
+    empty = queries()
+    for i in range(4):
+        make_view(user, f"Mine {i}", demo_client if i % 2 else harbor_client)
+        make_view(other_user, f"Bob's {i}", demo_client, shared=True)
+    body = body_of(alice.get("/connections/?order_dir=desc"))
+    assert body.count("by bob") == 4
+    assert body.count("Mine ") >= 4
+    assert queries() == empty

@@ -358,3 +358,18 @@ def test_browse_cut_off_cells_unfold_without_javascript(
     cut.hover()
     assert cut.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
     assert cut.evaluate("td => td.scrollWidth <= td.clientWidth")  # nothing hidden now
+
+
+@pytest.mark.parametrize("query", ["", "&limit=100&order_by=owner_email", "&archived=true"])
+def test_browse_all_columns_fit_at_1280(
+    new_page: Callable[..., Page], user: User, demo_client: Any, query: str
+) -> None:
+    page = new_page(viewport={"width": 1280, "height": 800})
+    sign_in(page, user.get_username(), PASSWORD)
+    page.goto(f"{page.url.split('/connections/')[0]}/connections/?ctx={demo_client.pk}{query}")
+    expect(page.locator("table.grid tbody tr").first).to_be_visible()
+    wrap = page.locator(".table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), wrap.evaluate(
+        "el => [el.scrollWidth, el.clientWidth]"
+    )
+    expect(page.get_by_role("columnheader", name="Action updated")).to_be_in_viewport()

@@ -116,7 +116,7 @@ def main() -> None:
     print()
     partial_over = p50["partial"] - p50["upstream"]
     full_over = p50["full"] - p50["partial"]
-    per_row = len(wire) / 100
+    per_row = len(wire) / rows_on_page
     print(
         f"partial p50 - upstream p50 = {partial_over:+.2f} ms   "
         f"(target <= +12 ms)  {verdict(partial_over <= 12)}"
@@ -130,6 +130,8 @@ def main() -> None:
         f"({len(plain):,} uncompressed, {rows_on_page} rows) = {per_row:.1f} bytes/row   "
         f"(target <= 60)  {verdict(per_row <= 60 and encoding == 'gzip')}"
     )
+    padding = wire.index(b"\x00", 10) - 10 if encoding == "gzip" and wire[3] & 0x08 else 0
+    print(f"  of which {padding} bytes are the gzip header's random padding (Heal the Breach)")
     print("  where the bytes go (gzip'd cost per row of each part, by leaving it out):")
     for label, cost in wire_breakdown(plain, rows_on_page):
         print(f"    {label:48}{cost:6.1f}")

@@ -157,7 +157,10 @@ class GZipMiddleware(DjangoGZipMiddleware):
 
 
 def _gzip_best(data: bytes, max_random_bytes: int) -> bytes:
+    """``django.utils.text.compress_string`` (Django 5.2) at level 9: re-check on upgrades."""
     body = gzip.compress(data, compresslevel=9, mtime=0)
+    if not max_random_bytes:
+        return body
     header = bytearray(body[:10])
     header[3] = gzip.FNAME  # a file name follows the fixed header
     padding = b"a" * secrets.randbelow(max_random_bytes) + b"\x00"

@@ -22,11 +22,10 @@ UrlFor = Callable[[ListQuery], str]
 
 @dataclass(frozen=True, slots=True)
 class Stamp:
-    """A timestamp: relative text, exact local time for hover, ISO for <time>."""
+    """A timestamp on the detail page: relative text and the exact local time."""
 
     relative: str
     exact: str
-    iso: str
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is ~2x slower
@@ -91,7 +90,6 @@ def stamp(value: datetime | None, tz: tzinfo, now: datetime) -> Stamp | None:
     return Stamp(
         relative=relative(value, now),
         exact=local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        iso=value.isoformat(),
     )
 
 
@@ -99,7 +97,7 @@ def _clock(value: datetime) -> str:
     return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
 
 
-EMPTY_CELL = f"<td>{DASH}</td>"
+EMPTY_CELL = SafeString(f"<td>{DASH}</td>")
 
 
 def stamp_cell(value: datetime | None, tz: tzinfo, now: datetime) -> str:

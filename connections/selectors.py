@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 
 from connections.models import ApiClient, SavedView
 
@@ -78,9 +79,13 @@ def views_panel_for(
     return [v for v in views if v.owner_id == uid], [v for v in views if v.owner_id != uid]
 
 
+_Owner = get_user_model()  # the model SavedView.owner points to (settings.AUTH_USER_MODEL)
+_OWNER_NAME = _Owner._meta.get_field(_Owner.USERNAME_FIELD)
+assert isinstance(_OWNER_NAME, Field) and _Owner._meta.pk is not None
 _PANEL_SQL = f"""
-SELECT v.*, u.{User.USERNAME_FIELD} AS owner_name
-FROM {SavedView._meta.db_table} v JOIN {User._meta.db_table} u ON u.id = v.owner_id
+SELECT v.*, u.{_OWNER_NAME.column} AS owner_name
+FROM {SavedView._meta.db_table} v
+JOIN {_Owner._meta.db_table} u ON u.{_Owner._meta.pk.column} = v.owner_id
 WHERE v.owner_id = %s OR (v.shared AND v.api_client_id IN ({{ids}}))
 ORDER BY LOWER(v.name), v.id
 """  # noqa: S608 - names come from the models; {ids} is only "%s" marks; values are parameters

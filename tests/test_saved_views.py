@@ -960,7 +960,24 @@ def test_views_panel_queries_do_not_grow_with_views(
     for i in range(4):
         make_view(user, f"Mine {i}", demo_client if i % 2 else harbor_client)
         make_view(other_user, f"Bob's {i}", demo_client, shared=True)
+    lost = make_client("northwind-credit")  # a context alice cannot use: listed as unavailable
+    make_view(user, "Mine, lost", lost)
     body = body_of(alice.get("/connections/?order_dir=desc"))
     assert body.count("by bob") == 4
     assert body.count("Mine ") >= 4
+    assert "unavailable: no access to its context" in body
     assert queries() == empty
+
+
+def test_views_panel_sorted_by_name_ignoring_case(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient
+) -> None:
+    for name in ("beta", "Gamma", "Alpha", "delta"):  # by code point: A, G, b, d
+        make_view(user, name, demo_client)
+    for name in ("Team Zeta", "team eta"):
+        make_view(other_user, name, demo_client, shared=True)
+    body = body_of(alice.get("/connections/?order_dir=desc"))
+    mine = [body.index(f">{name}</a>") for name in ("Alpha", "beta", "delta", "Gamma")]
+    shared = [body.index(f">{name}</a>") for name in ("team eta", "Team Zeta")]
+    assert mine == sorted(mine)
+    assert shared == sorted(shared)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.test import Client
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
 from connections.models import ApiClient
@@ -984,6 +985,15 @@ def test_detail_id_in_any_usual_form(
     assert response.status_code == 200
     assert sandbox.seen[-1].path.endswith(f"/host-connections/{host_id}")
     assert f'<code id="uuid-1">{host_id}</code>' in body_of(response)
+
+
+def test_detail_url_reversed_from_uuid_or_string() -> None:
+    host_id = uuid.uuid4()
+    expected = f"/connections/{host_id.hex}/"
+    assert reverse("connections:detail", args=[host_id]) == expected
+    assert reverse("connections:detail", args=[str(host_id)]) == expected
+    with pytest.raises(NoReverseMatch):
+        reverse("connections:detail", args=["not-a-uuid"])
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "0" * 31, "0" * 33, "g" * 32])

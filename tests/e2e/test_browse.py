@@ -345,6 +345,10 @@ def test_browse_cut_off_cells_show_the_full_value(signed_in: Page) -> None:
     whole.hover()
     assert whole.get_attribute("title") is None  # no tooltip repeating what is shown
 
+    cut.evaluate("td => { td.style.maxWidth = 'none'; }")  # as in a wider column
+    cut.hover()
+    expect(cut).not_to_have_attribute("title", re.compile(".*"))
+
 
 def test_browse_cut_off_cells_unfold_without_javascript(
     new_page: Callable[..., Page], user: User
@@ -373,3 +377,19 @@ def test_browse_all_columns_fit_at_1280(
         "el => [el.scrollWidth, el.clientWidth]"
     )
     expect(page.get_by_role("columnheader", name="Action updated")).to_be_in_viewport()
+
+
+def test_browse_cut_off_cells_unfold_when_the_row_has_focus(signed_in: Page) -> None:
+    page = signed_in
+    page.set_viewport_size({"width": 1280, "height": 800})
+    row_index = page.evaluate(
+        """() => [...document.querySelectorAll("table.grid tbody tr")].findIndex(
+             (tr) => [...tr.cells].slice(1, 3).some((td) => td.scrollWidth > td.clientWidth))"""
+    )
+    assert row_index >= 0  # the demo data has cut-off emails
+    row = page.locator("table.grid tbody tr").nth(row_index)
+    row.get_by_role("link").focus()
+    for index in (1, 2):
+        cell = row.locator("td").nth(index)
+        assert cell.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
+        assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")

@@ -206,6 +206,8 @@ def _list_page(
     data: dict[str, Any] = {
         "query": query,
         "errors": errors,
+        # The sort's controls are the column headers: the sorted one points at its messages.
+        "sort_errors": " ".join(f"err-{k}" for k in ("order_by", "order_dir") if k in errors),
         "ctx": ctx,
         "ctx_label": ctx.describe(context.target_label(request, ctx.target_org_id)),
         "canonical_url": url(query),

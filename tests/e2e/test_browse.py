@@ -389,7 +389,26 @@ def test_browse_cut_off_cells_unfold_when_the_row_has_focus(signed_in: Page) -> 
     assert row_index >= 0  # the demo data has cut-off emails
     row = page.locator("table.grid tbody tr").nth(row_index)
     row.get_by_role("link").focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # the link has the keyboard's focus
+    expect(row.get_by_role("link")).to_be_focused()
     for index in (1, 2):
         cell = row.locator("td").nth(index)
         assert cell.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
         assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
+
+
+def test_browse_click_on_a_row_with_cut_off_cells_opens_it(signed_in: Page) -> None:
+    """A mouse click must not unfold the row (and move the link away under it)."""
+    page = signed_in
+    page.set_viewport_size({"width": 1280, "height": 800})
+    row_index = page.evaluate(
+        """() => [...document.querySelectorAll("table.grid tbody tr")].findIndex(
+             (tr) => [...tr.cells].slice(1, 3).some((td) => td.scrollWidth > td.clientWidth))"""
+    )
+    assert row_index >= 0
+    link = page.locator("table.grid tbody tr").nth(row_index).get_by_role("link")
+    box = link.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 5, box["y"] + box["height"] / 2)
+    expect(page.get_by_role("link", name="Back to the list")).to_be_visible()

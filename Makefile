@@ -55,9 +55,9 @@ typecheck: install
 test: install browser lint typecheck
 	$(VENV)/bin/pytest
 
-# The database tests again, on PostgreSQL (127.0.0.1:5432, database `test`).
-test-postgres: install
-	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -m "not e2e" -p no:cacheprovider
+# Every test again on PostgreSQL (127.0.0.1:5432, database `test`), Chromium ones included.
+test-postgres: install browser
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -p no:cacheprovider
 
 bench: install
 	$(PY) bench/bench_list.py

@@ -412,6 +412,20 @@ def test_switch_context_to_client_self(
     assert event.username == "alice"
 
 
+def test_switch_context_with_client_ids_in_the_thousands(
+    client: Client, user: User, upstream: SandboxApp
+) -> None:
+    """USE_THOUSAND_SEPARATOR must not turn id 1234 into "1,234" in the switcher's form."""
+    big = make_client("northwind-credit", pk=1234)
+    big.users.add(user)
+    client.force_login(user)
+    page = client.get(f"/connections/?ctx={big.pk}").content.decode()
+    assert '<option value="1234" selected>Northwind Credit</option>' in page
+    response = client.post("/context/", {"client": "1234", "target": "self"})
+    assert response.status_code == 302
+    assert response["Location"] == "/connections/?ctx=1234"
+
+
 def test_switch_context_to_target_uuid_records_its_name(
     alice: Client, demo_client: ApiClient, upstream: SandboxApp
 ) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 
 from connections import api
@@ -612,6 +613,19 @@ def test_export_progress_shows_written_and_total(alice: Client, demo_client: Api
     for _ in chunks:
         pass
     assert "Export complete: 302 rows." in alice.get(progress_url).content.decode()
+
+
+def test_export_progress_numbers_stay_machine_readable(alice: Client, user: User) -> None:
+    """Thousands are grouped for people ("5,700"), never inside attributes or URLs."""
+    export_id = new_export_id()
+    cache.set(
+        f"hostadmin:export:{export_id}",
+        {"user": user.pk, "written": 5700, "total": 20000, "state": "running"},
+    )
+    body = alice.get(f"/connections/export/{export_id}/progress/?polls=1001").content.decode()
+    assert "Exporting: 5,700 of 20,000 rows" in body
+    assert 'max="20000" value="5700"' in body
+    assert "?polls=1002" in body
 
 
 def test_export_progress_owner_scoped(

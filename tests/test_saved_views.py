@@ -981,3 +981,14 @@ def test_views_panel_sorted_by_name_ignoring_case(
     shared = [body.index(f">{name}</a>") for name in ("team eta", "Team Zeta")]
     assert mine == sorted(mine)
     assert shared == sorted(shared)
+
+
+def test_views_panel_ids_in_the_thousands(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    view = make_view(user, "Big id", demo_client)
+    SavedView.objects.filter(pk=view.pk).update(id=4321)
+    body = body_of(alice.get("/connections/?order_dir=desc"))
+    assert '<label for="rename-4321">' in body
+    assert 'id="rename-4321"' in body
+    assert "4,321" not in body

@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 SANDBOX_PORT ?= 8100
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: demo test test-postgres lint typecheck browser install bench clean
 
@@ -55,9 +56,10 @@ typecheck: install
 test: install browser lint typecheck
 	$(VENV)/bin/pytest
 
-# Every test again on PostgreSQL (127.0.0.1:5432, database `test`), Chromium ones included.
+# Every test again as deployed, Chromium ones included: PostgreSQL (127.0.0.1:5432, database
+# `test`) and the Redis cache (127.0.0.1:6379, database 15, flushed by the tests).
 test-postgres: install browser
-	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -p no:cacheprovider
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -p no:cacheprovider
 
 bench: install
 	$(PY) bench/bench_list.py

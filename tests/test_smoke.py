@@ -1,3 +1,6 @@
+import os
+
+from django.core.cache import cache, caches
 from django.test import Client
 
 
@@ -8,3 +11,13 @@ def test_list_first_page_shows_sandbox_rows(alice: Client) -> None:
     body = response.content.decode()
     assert "connections match" in body
     assert body.count('<tr><td><a href="/connections/') == 20
+
+
+def test_cache_is_redis_when_redis_url_is_set() -> None:
+    """`make test-postgres` runs everything on Redis, as several workers would share it."""
+    backend = type(caches["default"]).__name__
+    assert backend == ("RedisCache" if os.environ.get("REDIS_URL") else "LocMemCache")
+    cache.set("hostadmin:smoke", {"n": 1}, 5)
+    assert cache.get("hostadmin:smoke") == {"n": 1}
+    cache.add("hostadmin:smoke-count", 0, 5)
+    assert cache.incr("hostadmin:smoke-count") == 1  # the export limit counts this way

@@ -33,8 +33,15 @@ log = logging.getLogger(__name__)
 
 
 def _as_utc(value: datetime) -> datetime:
-    """The upstream sends both `...Z` and naive timestamps; a naive one is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """The upstream sends both `...Z` and naive timestamps; a naive one is UTC. A sentinel
+    at the edge of time (``0001-01-01T00:00+01:00``) becomes the nearest instant Python
+    has, not an OverflowError."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]

@@ -83,13 +83,21 @@ def relative(value: datetime, now: datetime) -> str:
     return "just now"
 
 
+def _local(value: datetime, tz: tzinfo) -> datetime:
+    """In the user's zone; in UTC where that zone would step outside years 1 to 9999."""
+    try:
+        return value.astimezone(tz)
+    except OverflowError:
+        return value
+
+
 def stamp(value: datetime | None, tz: tzinfo, now: datetime) -> Stamp | None:
     if value is None:
         return None
-    local = value.astimezone(tz)
+    local = _local(value, tz)
     return Stamp(
         relative=relative(value, now),
-        exact=local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        exact=f"{_clock(local)}:{local.second:02d} {local.tzname() or ''}",
     )
 
 
@@ -109,7 +117,7 @@ def stamp_cell(value: datetime | None, tz: tzinfo, now: datetime) -> str:
     ``datetime`` attribute ~9 more; the detail page and the CSV export carry seconds."""
     if value is None:
         return EMPTY_CELL
-    local = value.astimezone(tz)
+    local = _local(value, tz)
     exact = f"{_clock(local)} {escape(local.tzname() or '')}"
     return SafeString(  # only digits, our own words and an escaped zone name
         f'<td title="{exact}">{relative(value, now)}</td>'

@@ -146,6 +146,27 @@ def test_detail_accepts_absent_optional_fields() -> None:
     assert item.updated_at == datetime(2025, 12, 12, 12, 0, 0, 123456, tzinfo=UTC)
 
 
+def test_detail_sentinel_timestamps_at_the_edge_of_time() -> None:
+    """0001-01-01 at +01:00 is before the first instant Python has: clamped, no 500."""
+    row = {
+        "host_organization_id": str(uuid.uuid4()),
+        "guest_organization_id": DEMO.id,
+        "host_name": "Edge Ltd",
+        "host_email": "a@example.com",
+        "owner_email": "b@example.com",
+        "status": "connected",
+        "archived": True,
+        "created_at": "0001-01-01T00:00:00+01:00",
+        "updated_at": "9999-12-31T23:59:59-01:00",
+        "archived_at": "0001-01-01T00:00:00",
+    }
+    api.use_transport(_detail_transport(row))
+    item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
+    assert item.created_at == datetime.min.replace(tzinfo=UTC)
+    assert item.updated_at == datetime.max.replace(tzinfo=UTC)
+    assert item.archived_at == datetime(1, 1, 1, tzinfo=UTC)
+
+
 def test_detail_converts_offset_timestamps_to_utc() -> None:
     row = {
         "host_organization_id": str(uuid.uuid4()),

@@ -15,13 +15,15 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
+from connections import api
 from connections.models import ApiClient
-from sandbox import Dataset, SandboxApp
+from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
 from tests.conftest import sandbox_rows
 
@@ -1116,3 +1118,52 @@ def test_htmx_upstream_error_stays_in_results(alice: Client, sandbox: SandboxApp
     assert not response.has_header("HX-Retarget")
     assert response.content.decode().lstrip().startswith('<div id="results"')
     assert "under maintenance" in response.content.decode()
+
+
+EDGE_OF_TIME = {
+    "created_at": "0001-01-01T00:00:00",
+    "updated_at": "9999-12-31T23:59:59",
+    "archived_at": "0001-01-01T00:00:00+01:00",
+}
+
+
+def sandbox_with_edge_of_time_rows(sandbox: SandboxApp) -> httpx.MockTransport:
+    """The sandbox, with timestamps at the edges of time in every row it answers."""
+    inner = SandboxTransport(sandbox)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner.handle_request(request)
+        if "/host-connections" not in request.url.path:
+            return response
+        response.read()
+        body = response.json()
+        for row in body.get("items", [body]):
+            row.update(EDGE_OF_TIME)
+        return httpx.Response(response.status_code, json=body)
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("zone", "fallback"),
+    [  # where the user's zone would leave years 1..9999, that time is shown in UTC
+        ("America/New_York", "0001-01-01 00:00"),
+        ("Asia/Tokyo", "9999-12-31 23:59"),
+    ],
+)
+def test_timestamps_at_the_edge_of_time_render_in_any_zone(
+    alice: Client, sandbox: SandboxApp, ctx: str, zone: str, fallback: str
+) -> None:
+    api.use_transport(sandbox_with_edge_of_time_rows(sandbox))
+    alice.cookies["tz"] = zone
+    listing = alice.get(f"{LIST}?ctx={ctx}")
+    assert listing.status_code == 200
+    assert f'<td title="{fallback} UTC">' in body_of(listing)
+    row = pick_row(sandbox)
+    page = detail(alice, ctx, row["host_organization_id"])
+    assert page.status_code == 200
+    assert f"<dd>{fallback}:" in body_of(page)
+    assert "<dd>0001-01-01 " in body_of(page)  # four-digit years, not strftime's "1-01-01"
+    export = alice.get(f"{LIST}export.csv?ctx={ctx}&scope=page")
+    assert export.status_code == 200
+    assert b"0001-01-01T00:00:00Z" in b"".join(export.streaming_content)

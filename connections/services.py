@@ -113,10 +113,13 @@ def saved_view_delete(*, view: SavedView) -> None:
 
 
 def saved_view_make_default(*, view: SavedView) -> SavedView:
+    """Make ``view`` its owner's one default. The owner's views are locked first, so two
+    such changes at once run one after the other (on PostgreSQL the second would
+    otherwise not see the first's new default, and break the one-default constraint)."""
     with transaction.atomic():
-        SavedView.objects.filter(owner_id=view.owner_id, is_default=True).exclude(
-            pk=view.pk
-        ).update(is_default=False)
+        mine = SavedView.objects.select_for_update().filter(owner_id=view.owner_id)
+        list(mine.values_list("pk", flat=True))  # take the locks
+        mine.filter(is_default=True).exclude(pk=view.pk).update(is_default=False)
         view.is_default = True
         view.save(update_fields=["is_default", "updated_at"])
     return view

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -992,3 +993,51 @@ def test_views_panel_ids_in_the_thousands(
     assert '<label for="rename-4321">' in body
     assert 'id="rename-4321"' in body
     assert "4,321" not in body
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a race between two database connections: make test-postgres runs it",
+)
+def test_saved_view_make_default_race_on_postgresql(user: User, demo_client: ApiClient) -> None:
+    """A pauses after clearing the old default; B makes another view default meanwhile.
+    Without the lock B commits first and A breaks the one-default constraint."""
+    a = make_view(user, "A", demo_client)
+    b = make_view(user, "B", demo_client)
+    a_is_saving, b_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def pause_a(sender, instance, **kwargs) -> None:
+        if instance.pk == a.pk and threading.current_thread().name == "A":
+            a_is_saving.set()
+            b_done.wait(0.5)  # B finishes here without the lock, or waits for A with it
+
+    def run(name: str, view: SavedView, before: threading.Event | None) -> None:
+        try:
+            if before is not None:
+                before.wait(5)
+            services.saved_view_make_default(view=SavedView.objects.get(pk=view.pk))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            if name == "B":
+                b_done.set()
+            connection.close()
+
+    pre_save.connect(pause_a, sender=SavedView)
+    try:
+        threads = [
+            threading.Thread(target=run, args=("A", a, None), name="A"),
+            threading.Thread(target=run, args=("B", b, a_is_saving), name="B"),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        pre_save.disconnect(pause_a, sender=SavedView)
+    assert errors == []
+    assert list(SavedView.objects.filter(owner=user, is_default=True)) == [
+        SavedView.objects.get(pk=b.pk)
+    ]

@@ -37,7 +37,7 @@ demo: $(VENV)/.run
 	$(PY) -m sandbox --port $(SANDBOX_PORT) & \
 	UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta \
 	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 1 --threads 16 \
-	  --timeout 0 --bind 127.0.0.1:$(PORT) --access-logfile - & \
+	  --timeout 0 --limit-request-line 8190 --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
 
 # Debian's Chromium for the end-to-end tests (Playwright drives it; no browser download).

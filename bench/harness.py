@@ -215,6 +215,8 @@ def hostadmin(the_site: Site, upstream: str, **extra_env: str) -> Iterator[Serve
             "8",
             "--timeout",
             "0",
+            "--limit-request-line",
+            "8190",
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",

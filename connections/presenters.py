@@ -237,9 +237,10 @@ def columns(query: ListQuery, url: UrlFor) -> list[Column]:
 
 @dataclass(frozen=True)
 class PageLink:
-    label: str
+    label: str  # "1,000": for people
     url: str | None  # None: a gap, or the current page
     current: bool = False
+    number: int = 0  # 1000: for element ids (a comma would break a CSS selector)
 
 
 @dataclass(frozen=True)
@@ -285,9 +286,9 @@ def pagination(query: ListQuery, total: int, shown: int, url: UrlFor) -> Paginat
         if number == paginator.ELLIPSIS:
             links.append(PageLink("…", None))
         elif number == current:
-            links.append(PageLink(f"{number:,}", None, current=True))
+            links.append(PageLink(f"{number:,}", None, current=True, number=int(number)))
         else:
-            links.append(PageLink(f"{number:,}", at(int(number))))
+            links.append(PageLink(f"{number:,}", at(int(number)), number=int(number)))
     has_previous = query.offset > 0
     has_next = query.offset + query.limit < total
     return Pagination(

@@ -31,7 +31,7 @@ WHERE c.enabled AND (
     SELECT cg.apiclient_id FROM {ApiClient.groups.through._meta.db_table} cg
     JOIN {User.groups.through._meta.db_table} ug ON ug.group_id = cg.group_id
     WHERE ug.user_id = %s))
-ORDER BY c.name
+ORDER BY LOWER(c.name), c.id
 """  # noqa: S608 - table names come from the models, values are parameters
 
 

@@ -135,6 +135,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
         conn_max_age=60,
+        conn_health_checks=True,  # a restarted database costs no failed request
     )
 }
 if PRODUCTION and "DATABASE_URL" not in os.environ:

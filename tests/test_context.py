@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from connections import selectors
 from connections.models import ApiClient, AuditEvent, SavedView
 from sandbox import SandboxApp
 from tests.conftest import make_client, org_id
@@ -410,6 +411,20 @@ def test_switch_context_to_client_self(
     event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
     assert event.context == "Harbor Finance → self"
     assert event.username == "alice"
+
+
+def test_clients_listed_by_name_ignoring_case(
+    db: None, client: Client, upstream: SandboxApp
+) -> None:
+    """The same order, and so the same default context, on SQLite and PostgreSQL."""
+    person = User.objects.create_user("casey", password="x")
+    for slug, name in (("harbor-finance", "Beta"), ("demo-lender", "alpha")):
+        make_client(slug, name=name).users.add(person)
+    assert [c.name for c in selectors.api_clients_for(person)] == ["alpha", "Beta"]
+    client.force_login(person)
+    page = client.get("/connections/").content.decode()
+    assert page.index(">alpha</option>") < page.index(">Beta</option>")
+    assert "alpha → self" in page
 
 
 def test_switch_context_with_client_ids_in_the_thousands(

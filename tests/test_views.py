@@ -1167,3 +1167,13 @@ def test_timestamps_at_the_edge_of_time_render_in_any_zone(
     export = alice.get(f"{LIST}export.csv?ctx={ctx}&scope=page")
     assert export.status_code == 200
     assert b"0001-01-01T00:00:00Z" in b"".join(export.streaming_content)
+
+
+def test_pager_ids_for_pages_in_the_thousands(alice: Client, ctx: str) -> None:
+    big = SandboxApp(Dataset(seed=7, rows_per_org=300, rows_overrides={"demo-lender": 25_000}))
+    api.use_transport(SandboxTransport(big))
+    body = body_of(alice.get(f"{LIST}?ctx={ctx}&offset=20000"))
+    assert 'aria-current="page">1,001</span>' in body  # thousands grouped for people
+    assert 'id="page-1000" href=' in body  # and not in ids: "#page-1,000" is no selector
+    assert 'aria-label="Page 1,000">1,000</a>' in body
+    assert 'id="page-1,' not in body

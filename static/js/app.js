@@ -8,7 +8,8 @@
   try {
     var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
     // Zone names ("Europe/Paris") are cookie-safe as they are; Django does not URL-decode.
-    if (tz && /^[A-Za-z0-9_+\/-]+$/.test(tz) && document.cookie.indexOf("tz=" + tz) === -1) {
+    var sent = document.cookie.split("; ").indexOf("tz=" + tz) !== -1;  // exact: not "Etc/GMT+1" in "Etc/GMT+10"
+    if (tz && /^[A-Za-z0-9_+\/-]+$/.test(tz) && !sent) {
       document.cookie = "tz=" + tz + "; path=/; SameSite=Lax; max-age=31536000";
     }
   } catch (e) { /* older browsers: server time zone */ }

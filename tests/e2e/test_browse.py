@@ -412,3 +412,14 @@ def test_browse_click_on_a_row_with_cut_off_cells_opens_it(signed_in: Page) -> N
     assert box is not None
     page.mouse.click(box["x"] + 5, box["y"] + box["height"] / 2)
     expect(page.get_by_role("link", name="Back to the list")).to_be_visible()
+
+
+def test_browse_time_zone_cookie_follows_the_browser(
+    new_page: Callable[..., Page], user: User, live_server: Any
+) -> None:
+    """A stored "Etc/GMT+10" must not pass for "Etc/GMT+1" (a prefix of it)."""
+    page = new_page(timezone_id="Etc/GMT+1")
+    page.context.add_cookies([{"name": "tz", "value": "Etc/GMT+10", "url": live_server.url}])
+    sign_in(page, user.get_username(), PASSWORD)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies["tz"] == "Etc/GMT+1"

@@ -54,7 +54,7 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 test: install browser lint typecheck
-	$(VENV)/bin/pytest
+	REDIS_URL= $(VENV)/bin/pytest
 
 # Every test again as deployed, Chromium ones included: PostgreSQL (127.0.0.1:5432, database
 # `test`) and the Redis cache (127.0.0.1:6379, database 15, flushed by the tests).

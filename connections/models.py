@@ -28,7 +28,7 @@ class ApiClient(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = [Lower("name"), "id"]  # as the access rule lists them (selectors.py)
         verbose_name = "API client"
 
     def __str__(self) -> str:

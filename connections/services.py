@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
 from connections import selectors
@@ -117,8 +117,9 @@ def saved_view_make_default(*, view: SavedView) -> SavedView:
     such changes at once run one after the other (on PostgreSQL the second would
     otherwise not see the first's new default, and break the one-default constraint)."""
     with transaction.atomic():
-        mine = SavedView.objects.select_for_update().filter(owner_id=view.owner_id)
-        list(mine.values_list("pk", flat=True))  # take the locks
+        mine = SavedView.objects.filter(owner_id=view.owner_id)
+        if connection.features.has_select_for_update:  # SQLite writes one at a time anyway
+            list(mine.select_for_update().values_list("pk", flat=True))  # take the locks
         mine.filter(is_default=True).exclude(pk=view.pk).update(is_default=False)
         view.is_default = True
         view.save(update_fields=["is_default", "updated_at"])

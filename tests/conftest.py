@@ -20,6 +20,15 @@ from connections.models import ApiClient
 from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
 
 
+def pytest_configure() -> None:
+    """Every test flushes the cache: with Redis, only ever its database 15."""
+    from django.conf import settings
+
+    location = str(settings.CACHES["default"].get("LOCATION", ""))
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower() and not location.endswith("/15"):
+        pytest.exit(f"refusing to flush Redis at {location}: the tests use database 15", 2)
+
+
 @pytest.fixture
 def sandbox() -> SandboxApp:
     """A fresh sandbox (300 rows per org, seed 7) with no faults."""

@@ -1035,6 +1035,7 @@ def test_saved_view_make_default_race_on_postgresql(user: User, demo_client: Api
             thread.start()
         for thread in threads:
             thread.join(10)
+        assert not any(thread.is_alive() for thread in threads), "a change hung"
     finally:
         pre_save.disconnect(pause_a, sender=SavedView)
     assert errors == []

@@ -126,18 +126,24 @@ def _detail_transport(row: dict[str, Any]) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def test_detail_accepts_absent_optional_fields() -> None:
-    row = {
+def detail_row(**fields: Any) -> dict[str, Any]:
+    """A detail answer with only the required fields, and ``fields`` on top."""
+    return {
         "host_organization_id": str(uuid.uuid4()),
         "guest_organization_id": DEMO.id,
-        "host_name": "Absent Fields Ltd",
+        "host_name": "Some Ltd",
         "host_email": "a@example.com",
         "owner_email": "b@example.com",
         "status": "connected",
         "archived": False,
         "created_at": "2023-11-07T05:31:56Z",
-        "updated_at": "2025-12-12T12:00:00.123456",
+        "updated_at": "2023-11-07T05:31:56Z",
+        **fields,
     }
+
+
+def test_detail_accepts_absent_optional_fields() -> None:
+    row = detail_row(host_name="Absent Fields Ltd", updated_at="2025-12-12T12:00:00.123456")
     api.use_transport(_detail_transport(row))
     item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
     assert item.archived_at is None
@@ -148,18 +154,12 @@ def test_detail_accepts_absent_optional_fields() -> None:
 
 def test_detail_sentinel_timestamps_at_the_edge_of_time() -> None:
     """0001-01-01 at +01:00 is before the first instant Python has: clamped, no 500."""
-    row = {
-        "host_organization_id": str(uuid.uuid4()),
-        "guest_organization_id": DEMO.id,
-        "host_name": "Edge Ltd",
-        "host_email": "a@example.com",
-        "owner_email": "b@example.com",
-        "status": "connected",
-        "archived": True,
-        "created_at": "0001-01-01T00:00:00+01:00",
-        "updated_at": "9999-12-31T23:59:59-01:00",
-        "archived_at": "0001-01-01T00:00:00",
-    }
+    row = detail_row(
+        archived=True,
+        created_at="0001-01-01T00:00:00+01:00",
+        updated_at="9999-12-31T23:59:59-01:00",
+        archived_at="0001-01-01T00:00:00",
+    )
     api.use_transport(_detail_transport(row))
     item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
     assert item.created_at == datetime.min.replace(tzinfo=UTC)
@@ -168,20 +168,14 @@ def test_detail_sentinel_timestamps_at_the_edge_of_time() -> None:
 
 
 def test_detail_converts_offset_timestamps_to_utc() -> None:
-    row = {
-        "host_organization_id": str(uuid.uuid4()),
-        "guest_organization_id": DEMO.id,
-        "host_name": "Offset Ltd",
-        "host_email": "a@example.com",
-        "owner_email": "b@example.com",
-        "status": "disconnected",
-        "archived": True,
-        "created_at": "2023-11-07T07:31:56+02:00",
-        "updated_at": "2023-11-07T05:31:56Z",
-        "archived_at": None,
-        "active_action_type": None,
-        "active_action_updated_at": None,
-    }
+    row = detail_row(
+        status="disconnected",
+        archived=True,
+        created_at="2023-11-07T07:31:56+02:00",
+        archived_at=None,
+        active_action_type=None,
+        active_action_updated_at=None,
+    )
     api.use_transport(_detail_transport(row))
     item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
     assert item.created_at.tzinfo is UTC

@@ -344,27 +344,35 @@ def test_revoke_last_client_gives_403_and_no_upstream_call(
 # --- group-based access ----------------------------------------------------------------
 
 
-def test_group_access_grants_client(
-    client: Client, northwind_client: ApiClient, upstream: SandboxApp
-) -> None:
+@pytest.fixture
+def dave_in_group(client: Client, northwind_client: ApiClient) -> tuple[User, Group]:
+    """dave, signed in, may use Northwind Credit's client through the group only."""
     group = Group.objects.create(name="northwind-ops")
     northwind_client.groups.add(group)
     dave = User.objects.create_user("dave", password="x")
     dave.groups.add(group)
     client.force_login(dave)
+    return dave, group
+
+
+def test_group_access_grants_client(
+    client: Client,
+    northwind_client: ApiClient,
+    dave_in_group: tuple[User, Group],
+    upstream: SandboxApp,
+) -> None:
     response = client.get(f"/connections/?ctx={northwind_client.pk}")
     assert response.status_code == 200
     assert api_calls(upstream)[-1].headers["requester-organization-id"] == NORTHWIND
 
 
 def test_group_access_revoked_by_leaving_group(
-    client: Client, northwind_client: ApiClient, upstream: SandboxApp
+    client: Client,
+    northwind_client: ApiClient,
+    dave_in_group: tuple[User, Group],
+    upstream: SandboxApp,
 ) -> None:
-    group = Group.objects.create(name="northwind-ops")
-    northwind_client.groups.add(group)
-    dave = User.objects.create_user("dave", password="x")
-    dave.groups.add(group)
-    client.force_login(dave)
+    dave, group = dave_in_group
     assert client.get(f"/connections/?ctx={northwind_client.pk}").status_code == 200
     dave.groups.remove(group)
     upstream.seen.clear()
@@ -374,13 +382,12 @@ def test_group_access_revoked_by_leaving_group(
 
 
 def test_group_access_revoked_by_removing_group_from_client(
-    client: Client, northwind_client: ApiClient, upstream: SandboxApp
+    client: Client,
+    northwind_client: ApiClient,
+    dave_in_group: tuple[User, Group],
+    upstream: SandboxApp,
 ) -> None:
-    group = Group.objects.create(name="northwind-ops")
-    northwind_client.groups.add(group)
-    dave = User.objects.create_user("dave", password="x")
-    dave.groups.add(group)
-    client.force_login(dave)
+    _, group = dave_in_group
     assert client.get("/connections/").status_code == 200
     northwind_client.groups.remove(group)
     upstream.seen.clear()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -172,6 +174,16 @@ def test_saved_view_create_race_duplicate_row_created_directly(
     assert SavedView.objects.filter(owner=user).count() == 1
 
 
+@contextlib.contextmanager
+def saving_views_runs(receiver: Callable[..., None]) -> Iterator[None]:
+    """``receiver`` runs just before every SavedView save inside the block."""
+    pre_save.connect(receiver, sender=SavedView)
+    try:
+        yield
+    finally:
+        pre_save.disconnect(receiver, sender=SavedView)
+
+
 def _insert_duplicate_on_save(owner: User, client: ApiClient, name: str):
     """A receiver that writes a row with ``name`` just before the service's own write:
     the other request of a race that won after the service's check."""
@@ -192,12 +204,11 @@ def test_saved_view_create_race_insert_during_save_is_a_form_error(
     user: User, demo_client: ApiClient, demo_ctx: OrgContext
 ) -> None:
     receiver, fired = _insert_duplicate_on_save(user, demo_client, "WEEKLY")
-    pre_save.connect(receiver, sender=SavedView)
-    try:
-        with pytest.raises(services.SavedViewError, match="already have a view named"):
-            services.saved_view_create(owner=user, name="Weekly", query=ListQuery(), ctx=demo_ctx)
-    finally:
-        pre_save.disconnect(receiver, sender=SavedView)
+    with (
+        saving_views_runs(receiver),
+        pytest.raises(services.SavedViewError, match="already have a view named"),
+    ):
+        services.saved_view_create(owner=user, name="Weekly", query=ListQuery(), ctx=demo_ctx)
     assert fired
     # The transaction is still usable (PostgreSQL aborts it on an unhandled error).
     assert SavedView.objects.filter(owner=user, name="Weekly").count() == 0
@@ -208,11 +219,8 @@ def test_saved_view_create_race_via_http_is_a_message_not_500(
     alice: Client, user: User, demo_client: ApiClient
 ) -> None:
     receiver, fired = _insert_duplicate_on_save(user, demo_client, "weekly")
-    pre_save.connect(receiver, sender=SavedView)
-    try:
+    with saving_views_runs(receiver):
         response = alice.post("/views/", {"name": "Weekly"})
-    finally:
-        pre_save.disconnect(receiver, sender=SavedView)
     assert fired
     assert response.status_code == 302
     assert "already have a view named" in list_messages(alice)
@@ -270,12 +278,11 @@ def test_saved_view_rename_race_insert_during_save_is_a_form_error(
 ) -> None:
     view = make_view(user, "Daily", demo_client)
     receiver, fired = _insert_duplicate_on_save(user, demo_client, "weekly")
-    pre_save.connect(receiver, sender=SavedView)
-    try:
-        with pytest.raises(services.SavedViewError, match="already have a view named"):
-            services.saved_view_rename(view=view, name="Weekly")
-    finally:
-        pre_save.disconnect(receiver, sender=SavedView)
+    with (
+        saving_views_runs(receiver),
+        pytest.raises(services.SavedViewError, match="already have a view named"),
+    ):
+        services.saved_view_rename(view=view, name="Weekly")
     assert fired
     assert SavedView.objects.get(pk=view.pk).name == "Daily"
 
@@ -1025,8 +1032,7 @@ def test_saved_view_make_default_race_on_postgresql(user: User, demo_client: Api
                 b_done.set()
             connection.close()
 
-    pre_save.connect(pause_a, sender=SavedView)
-    try:
+    with saving_views_runs(pause_a):
         threads = [
             threading.Thread(target=run, args=("A", a, None), name="A"),
             threading.Thread(target=run, args=("B", b, a_is_saving), name="B"),
@@ -1036,8 +1042,6 @@ def test_saved_view_make_default_race_on_postgresql(user: User, demo_client: Api
         for thread in threads:
             thread.join(10)
         assert not any(thread.is_alive() for thread in threads), "a change hung"
-    finally:
-        pre_save.disconnect(pause_a, sender=SavedView)
     assert errors == []
     assert list(SavedView.objects.filter(owner=user, is_default=True)) == [
         SavedView.objects.get(pk=b.pk)

@@ -42,7 +42,7 @@ demo: $(VENV)/.run
 
 # Debian's Chromium for the end-to-end tests (Playwright drives it; no browser download).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 

@@ -29,6 +29,13 @@ def pytest_configure() -> None:
         pytest.exit(f"refusing to flush Redis at {location}: the tests use database 15", 2)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings: Any) -> None:
+    """Users are created for most tests; PBKDF2 would dominate the run (the login form
+    works the same with MD5)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def sandbox() -> SandboxApp:
     """A fresh sandbox (300 rows per org, seed 7) with no faults."""
@@ -111,3 +118,11 @@ def sandbox_rows(sandbox: SandboxApp, slug: str = "demo-lender", **filters: Any)
         **filters,
     }
     return sandbox.dataset.query(org_id(slug), **query)
+
+
+@pytest.fixture
+def carol(db, harbor_client: ApiClient) -> User:
+    """A user with access to Harbor Finance only."""
+    u = User.objects.create_user("carol", password="carol long passphrase")
+    harbor_client.users.add(u)
+    return u

@@ -5,19 +5,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from typing import Any
 
-import pytest
 from django.test import Client
 
 from connections.models import ApiClient
 
 HX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def split_gzip(body: bytes) -> tuple[bytes, bytes]:

@@ -738,6 +738,7 @@ def test_rows_have_every_contract_field(all_rows: list[dict[str, Any]]) -> None:
         "active_action_type",
         "active_action_updated_at",
     }
+    assert len(all_rows) == 302  # 300 generated rows and the two named connected orgs
     for row in all_rows:
         assert set(row) == fields
         uuid.UUID(row["host_organization_id"])

@@ -30,22 +30,9 @@ XSS = "<img src=x onerror=alert(1)>"
 _CSRF = re.compile(r'(name="csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+')
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def demo_ctx(demo_client: ApiClient) -> OrgContext:
     return OrgContext(demo_client, DEMO)
-
-
-@pytest.fixture
-def carol(db, harbor_client: ApiClient) -> User:
-    """A user with access to Harbor Finance only."""
-    u = User.objects.create_user("carol", password="carol long passphrase")
-    harbor_client.users.add(u)
-    return u
 
 
 def make_view(owner: User, name: str, client: ApiClient, query: str = "", **kwargs) -> SavedView:
@@ -1042,6 +1029,7 @@ def test_saved_view_make_default_race_on_postgresql(user: User, demo_client: Api
         for thread in threads:
             thread.join(10)
         assert not any(thread.is_alive() for thread in threads), "a change hung"
+        assert a_is_saving.is_set(), "A never paused: the race did not happen"
     assert errors == []
     assert list(SavedView.objects.filter(owner=user, is_default=True)) == [
         SavedView.objects.get(pk=b.pk)

@@ -30,11 +30,6 @@ SECRETS = ("sandbox-secret-demo-lender", "sandbox-secret-harbor-finance")
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # --- walking every URL of the project --------------------------------------------------
 
 SAMPLES = {

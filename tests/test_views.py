@@ -45,12 +45,6 @@ page_modes = pytest.mark.parametrize("mode", ["full", "content"])  # where the f
 # --- helpers ---------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings: Any) -> None:
-    """The signed-in user is created for every test; PBKDF2 would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def ctx(demo_client: ApiClient) -> str:
     return str(demo_client.pk)

@@ -140,14 +140,27 @@ def valid_export_id(raw: str) -> bool:
     return bool(_EXPORT_ID.match(raw))
 
 
+def _progress_key(export_id: str) -> str:
+    return f"hostadmin:export:{export_id}"
+
+
+def _cancel_key(export_id: str) -> str:
+    return f"hostadmin:export:{export_id}:cancel"
+
+
+def _write_progress(export_id: str, user_id: int, written: int, total: int, state: str) -> None:
+    entry = {"user": user_id, "written": written, "total": total, "state": state}
+    cache.set(_progress_key(export_id), entry, PROGRESS_TTL)
+
+
 def export_id_free(export_id: str, user_id: int) -> bool:
     """An id is usable unless another user's export holds it."""
-    entry = cache.get(f"hostadmin:export:{export_id}")
+    entry = cache.get(_progress_key(export_id))
     return not entry or entry.get("user") == user_id
 
 
 def progress_of(export_id: str, user_id: int) -> dict[str, Any] | None:
-    entry = cache.get(f"hostadmin:export:{export_id}")
+    entry = cache.get(_progress_key(export_id))
     if not entry or entry.get("user") != user_id:
         return None
     return dict(entry)
@@ -156,7 +169,7 @@ def progress_of(export_id: str, user_id: int) -> dict[str, Any] | None:
 def request_cancel(export_id: str, user_id: int) -> bool:
     if progress_of(export_id, user_id) is None:
         return False
-    cache.set(f"hostadmin:export:{export_id}:cancel", True, PROGRESS_TTL)
+    cache.set(_cancel_key(export_id), True, PROGRESS_TTL)
     return True
 
 
@@ -205,7 +218,7 @@ class Export:
     written: int = 0
     outcome: str = "running"
     started: float = field(default_factory=time.monotonic)
-    _finished: bool = False
+    _finished: bool = field(default=False, init=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -216,19 +229,10 @@ class Export:
         return int((time.monotonic() - self.started) * 1000)
 
     def _progress(self) -> None:
-        cache.set(
-            f"hostadmin:export:{self.export_id}",
-            {
-                "user": self.user_id,
-                "written": self.written,
-                "total": self.total,
-                "state": self.outcome,
-            },
-            PROGRESS_TTL,
-        )
+        _write_progress(self.export_id, self.user_id, self.written, self.total, self.outcome)
 
     def _cancelled(self) -> bool:
-        return bool(cache.get(f"hostadmin:export:{self.export_id}:cancel"))
+        return bool(cache.get(_cancel_key(self.export_id)))
 
     def stream(self) -> ExportStream:
         """The response body. Closing it before it was read still ends the export (the
@@ -333,12 +337,8 @@ class ExportStream:
 
 def _starting(export_id: str, user_id: int) -> None:
     """Progress known from the start, so a cancel during the first page is honoured."""
-    cache.delete(f"hostadmin:export:{export_id}:cancel")  # an id reused later starts clean
-    cache.set(
-        f"hostadmin:export:{export_id}",
-        {"user": user_id, "written": 0, "total": 0, "state": "running"},
-        PROGRESS_TTL,
-    )
+    cache.delete(_cancel_key(export_id))  # an id reused later starts clean
+    _write_progress(export_id, user_id, written=0, total=0, state="running")
 
 
 def start_export(
@@ -375,7 +375,7 @@ def start_export(
             first = api.list_host_connections(caller, query)
     except BaseException:
         _release_slot(user_id)
-        cache.delete(f"hostadmin:export:{export_id}")
+        cache.delete(_progress_key(export_id))
         raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", org_label).strip("-").lower()[:60] or "org"

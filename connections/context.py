@@ -88,14 +88,14 @@ def usable_clients(request: HttpRequest) -> list[ApiClient]:
     return cached
 
 
-def build(user: object, client_pk: int, target: str | None) -> OrgContext:
-    """Validate a (client, target) pair for this user; raises ContextDenied."""
-    return _checked(selectors.api_client_for(user, client_pk), target)
+def usable_client(request: HttpRequest, client_pk: int | None) -> ApiClient | None:
+    """The API client ``client_pk`` if the signed-in user may use it, else None."""
+    return next((c for c in usable_clients(request) if c.pk == client_pk), None)
 
 
-def _build_for(request: HttpRequest, client_pk: int, target: str | None) -> OrgContext:
-    found = next((c for c in usable_clients(request) if c.pk == client_pk), None)
-    return _checked(found, target)
+def build(request: HttpRequest, client_pk: int, target: str | None) -> OrgContext:
+    """Validate a (client, target) pair for the signed-in user; raises ContextDenied."""
+    return _checked(usable_client(request, client_pk), target)
 
 
 def _checked(client: ApiClient | None, target: str | None) -> OrgContext:
@@ -112,7 +112,7 @@ def current(request: HttpRequest) -> OrgContext | None:
     stored = request.session.get(SESSION_KEY)
     if isinstance(stored, dict):
         try:
-            return _build_for(request, int(stored["client"]), stored.get("target"))
+            return build(request, int(stored["client"]), stored.get("target"))
         except (ContextDenied, KeyError, TypeError, ValueError):
             request.session.pop(SESSION_KEY, None)
     clients = usable_clients(request)
@@ -128,7 +128,7 @@ def from_key(request: HttpRequest, key: str) -> OrgContext:
     parsed = parse_key(key)
     if parsed is None:
         raise ContextDenied("This link names an organization context that does not exist.")
-    return _build_for(request, *parsed)
+    return build(request, *parsed)
 
 
 def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:

@@ -35,10 +35,6 @@ ORDER BY LOWER(c.name), c.id
 """  # noqa: S608 - table names come from the models, values are parameters
 
 
-def api_client_for(user: AnyUser, pk: int) -> ApiClient | None:
-    return next((c for c in api_clients_for(user) if c.pk == pk), None)
-
-
 def saved_views_of(user: AnyUser) -> QuerySet[SavedView]:
     return SavedView.objects.filter(owner_id=getattr(user, "pk", None)).select_related("api_client")
 

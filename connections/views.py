@@ -128,7 +128,7 @@ def switch_context(request: HttpRequest) -> HttpResponse:
             )
             return redirect("connections:list")
     try:
-        ctx = context.build(request.user, int(raw_client), target)
+        ctx = context.build(request, int(raw_client), target)
     except (ValueError, ContextDenied):
         messages.error(
             request, "You do not have access to that API client.", extra_tags="field:ctx"
@@ -160,10 +160,9 @@ def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
     if not request.GET:
         default = selectors.default_view_of(request.user)
         # A default made in a context the user lost would redirect to a 403, every time.
-        usable = default is not None and any(
-            c.pk == default.api_client_id for c in context.usable_clients(request)
-        )
-        if default is not None and usable and (url := saved_view_url(default)):
+        if default and not context.usable_client(request, default.api_client_id):
+            default = None
+        if default and (url := saved_view_url(default)):
             return redirect(url)
     parsed = ListQuery.parse(request.GET)
     htmx = getattr(request, "htmx", None)

@@ -350,14 +350,6 @@ def _get(
                 attempt += 1
                 time.sleep(wait)
                 continue
-            log.warning("upstream busy on %s for %ss ref=%s", path, wait, correlation_id)
-            raise ApiBusy(
-                f"The API is busy; try again in {max(1, round(wait))} s.",
-                retry_after=wait,
-                status=429,
-                code=_error_code(response),
-                correlation_id=correlation_id,
-            )
         if response.is_success:
             return response, correlation_id
         raise _error_for(response, correlation_id)

@@ -20,10 +20,8 @@ from connections.views import error_status, with_org_context
 @login_required
 @with_org_context
 def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | StreamingHttpResponse:
-    params = request.GET.copy()
-    raw_id = params.get("export_id", "")
-    params.pop("export_id", None)  # the download's own id (progress, cancel), not the query
-    parsed = ListQuery.parse(params)
+    raw_id = request.GET.get("export_id", "")  # the download's own id (progress, cancel)
+    parsed = ListQuery.parse(request.GET)
     if not parsed.is_clean:
         reason = "This export link is not valid: " + " ".join(parsed.messages.values())
         return render(request, "connections/export_error.html", {"reason": reason}, status=400)

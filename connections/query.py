@@ -52,9 +52,8 @@ LABELS: dict[str, str] = {
 }
 
 # Parameters that belong to the page, not to the query: known, so not "unknown".
-PAGE_PARAMS = frozenset({"ctx", "view", "bom", "scope"})
+PAGE_PARAMS = frozenset({"ctx", "view", "bom", "scope", "export_id"})
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never in user text
-_CONTROL = CONTROL_CHARS
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -87,7 +86,7 @@ class ListQuery(BaseModel):
     @field_validator("search_text")
     @classmethod
     def _no_control(cls, value: str | None) -> str | None:
-        if value is not None and _CONTROL.search(value):
+        if value is not None and CONTROL_CHARS.search(value):
             raise ValueError("control characters are not allowed")
         return value
 
@@ -152,7 +151,7 @@ class ListQuery(BaseModel):
 
         text = one("search_text")
         if text is not None:
-            cleaned = _CONTROL.sub("", text).strip()
+            cleaned = CONTROL_CHARS.sub("", text).strip()
             if cleaned != text.strip():
                 messages["search_text"] = "Control characters were removed from the search."
             if len(cleaned) > MAX_SEARCH:
@@ -330,5 +329,5 @@ def _int(raw: str) -> int | None:
 
 def _short(value: str, limit: int = 40) -> str:
     """A bad value, made safe to repeat in a message (templates escape it too)."""
-    value = _CONTROL.sub("", value)
+    value = CONTROL_CHARS.sub("", value)
     return value if len(value) <= limit else value[: limit - 1] + "…"

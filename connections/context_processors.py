@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from connections import context
 
@@ -12,8 +13,12 @@ def org_context(request: HttpRequest) -> dict[str, Any]:
     recently used targets."""
     if not request.user.is_authenticated:
         return {}
+    # Lazy: fragments (the htmx results, the export progress polled every 0.5 s) never
+    # print the header, so they never pay for its query or session reads.
     return {
-        "org_clients": context.usable_clients(request),
-        "org_ctx": getattr(request, "org_ctx", None) or context.current(request),
-        "org_recent": context.recent_targets(request),
+        "org_clients": SimpleLazyObject(lambda: context.usable_clients(request)),
+        "org_ctx": SimpleLazyObject(
+            lambda: getattr(request, "org_ctx", None) or context.current(request)
+        ),
+        "org_recent": SimpleLazyObject(lambda: context.recent_targets(request)),
     }

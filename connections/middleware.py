@@ -17,6 +17,7 @@ from django.middleware.gzip import re_accepts_gzip
 from django.shortcuts import resolve_url
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django_htmx.http import reswap, retarget
 
 Handler = Callable[[HttpRequest], HttpResponse]
 STARTED_KEY = "session_started"
@@ -95,7 +96,7 @@ class HtmxLoginRedirectMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            request.headers.get("HX-Request") == "true"
+            getattr(request, "htmx", False)  # django_htmx's HtmxMiddleware runs first
             and response.status_code == 302
             and response["Location"].startswith(resolve_url(settings.LOGIN_URL))
         ):
@@ -116,12 +117,12 @@ class HtmxErrorPageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            request.headers.get("HX-Request") == "true"
+            getattr(request, "htmx", False)
             and response.status_code >= 400
             and not getattr(response, "htmx_fragment", False)
         ):
-            response["HX-Retarget"] = "body"
-            response["HX-Reswap"] = "innerHTML"
+            retarget(response, "body")
+            reswap(response, "innerHTML")
         return response
 
 

@@ -254,6 +254,10 @@ class ListQuery(BaseModel):
     def querystring(self, *, include_offset: bool = True) -> str:
         return urlencode(self.to_params(include_offset=include_offset))
 
+    def saved_querystring(self) -> str:
+        """What a saved view stores (and is compared with): the query without position."""
+        return self.querystring(include_offset=False)
+
     def upstream_params(
         self, *, limit: int | None = None, offset: int | None = None
     ) -> list[tuple[str, str]]:

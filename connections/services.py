@@ -79,7 +79,7 @@ def saved_view_create(*, owner: User, name: str, query: ListQuery, ctx: OrgConte
             return SavedView.objects.create(
                 owner=owner,
                 name=name,
-                query=query.querystring(include_offset=False),
+                query=query.saved_querystring(),
                 api_client=ctx.client,
                 target_org_id=ctx.target_org_id,
             )
@@ -101,7 +101,7 @@ def saved_view_rename(*, view: SavedView, name: str) -> SavedView:
 
 
 def saved_view_update(*, view: SavedView, query: ListQuery, ctx: OrgContext) -> SavedView:
-    view.query = query.querystring(include_offset=False)
+    view.query = query.saved_querystring()
     view.api_client = ctx.client
     view.target_org_id = uuid.UUID(ctx.target_org_id)
     view.save(update_fields=["query", "api_client", "target_org_id", "updated_at"])

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url, reswap, retarget
 
 from connections import api, context, presenters, selectors, services
 from connections.context import ContextDenied, OrgContext
@@ -179,10 +180,10 @@ def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
     response = render(request, template, page_data, status=status)
     if htmx:
         response.htmx_fragment = True  # type: ignore[attr-defined]
-        response["HX-Push-Url"] = page_data["canonical_url"]
+        push_url(response, page_data["canonical_url"])
         if htmx.target == "results" and not results_only:
-            response["HX-Retarget"] = "#content"
-            response["HX-Reswap"] = "outerHTML"
+            retarget(response, "#content")
+            reswap(response, "outerHTML")
     return response
 
 
@@ -217,9 +218,7 @@ def _list_page(
         "order_fields": ORDER_FIELDS,
         "page_sizes": PAGE_SIZES,
         "active_view": active_view,
-        "view_modified": bool(
-            active_view and active_view.query != query.querystring(include_offset=False)
-        ),
+        "view_modified": bool(active_view and active_view.query != query.saved_querystring()),
         **(_views_panel(request, ctx, active_view) if with_panel else {}),
     }
     try:

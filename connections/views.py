@@ -102,6 +102,15 @@ def _list_path() -> str:
     return reverse("connections:list")
 
 
+@cache
+def _detail_path_parts() -> tuple[str, str]:
+    """The detail URL before and after its id, from the URLconf: 100 rows join them
+    instead of calling reverse() 100 times."""
+    zero = uuid.UUID(int=0)
+    before, _, after = reverse("connections:detail", args=[zero]).partition(zero.hex)
+    return before, after
+
+
 def saved_view_url(view: SavedView, query: ListQuery | None = None) -> str | None:
     """Where a saved view opens; None when its context no longer exists."""
     if view.api_client is None:
@@ -228,13 +237,13 @@ def _list_page(
         return data, error_status(exc)
     now = timezone.now()
     back = query.querystring() + (f"&view={view_id}" if view_id is not None else "")
-    detail_suffix = "/?" + urlencode({"ctx": ctx.key, "back": back})
-    detail_prefix = reverse("connections:list")
+    before_id, after_id = _detail_path_parts()
+    detail_suffix = after_id + "?" + urlencode({"ctx": ctx.key, "back": back})
     data["rows"] = presenters.present_rows(
         page.items,
         timezone.get_current_timezone(),
         now,
-        lambda host_id: f"{detail_prefix}{host_id}{detail_suffix}",
+        lambda host_id: f"{before_id}{host_id}{detail_suffix}",
     )
     data["rows_html"] = presenters.rows_html(data["rows"])
     data["pagination"] = presenters.pagination(query, page.total_items, len(page.items), url)

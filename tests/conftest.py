@@ -100,6 +100,11 @@ def alice(client: Client, user: User) -> Client:
     return client
 
 
+def body_of(response: Any) -> str:
+    """A (non-streamed) response's HTML."""
+    return str(response.content.decode())
+
+
 def org_id(slug: str) -> str:
     return ORGS_BY_SLUG[slug].id
 

@@ -19,6 +19,7 @@ import pytest
 
 from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
 from sandbox.server import make_server
+from tests.conftest import org_id
 
 BASE = "http://sandbox/v1-beta"
 ORDER_FIELDS = (
@@ -42,10 +43,6 @@ NAIVE_SHAPE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
 def http(sandbox: SandboxApp) -> Iterator[httpx.Client]:
     with httpx.Client(transport=SandboxTransport(sandbox), base_url=BASE) as client:
         yield client
-
-
-def org_id(slug: str) -> str:
-    return ORGS_BY_SLUG[slug].id
 
 
 def get_token(http: httpx.Client, slug: str = "demo-lender") -> str:

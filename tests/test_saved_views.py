@@ -21,7 +21,7 @@ from connections.models import ApiClient, SavedView
 from connections.query import ListQuery
 from connections.views import saved_view_url
 from sandbox import SandboxApp
-from tests.conftest import make_client, org_id
+from tests.conftest import body_of, make_client, org_id
 
 DEMO = org_id("demo-lender")
 HARBOR = org_id("harbor-finance")
@@ -44,10 +44,6 @@ def make_view(owner: User, name: str, client: ApiClient, query: str = "", **kwar
         target_org_id=kwargs.pop("target", str(client.organization_id)),
         **kwargs,
     )
-
-
-def body_of(response) -> str:
-    return response.content.decode()
 
 
 def normalised(response) -> tuple[int, str]:

@@ -25,7 +25,7 @@ from connections import api
 from connections.models import ApiClient
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
-from tests.conftest import sandbox_rows
+from tests.conftest import body_of, sandbox_rows
 
 LIST = "/connections/"
 DEMO = org_uuid("demo-lender")
@@ -54,10 +54,6 @@ def get(client: Client, ctx: str | None, query: str | list[tuple[str, str]], mod
     params = query if isinstance(query, str) else urlencode(query)
     prefix = f"ctx={ctx}&" if ctx is not None else ""
     return client.get(f"{LIST}?{prefix}{params}", **HEADERS[mode])
-
-
-def body_of(response: Any) -> str:
-    return response.content.decode()
 
 
 def vary(response: Any) -> list[str]:

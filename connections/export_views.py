@@ -14,6 +14,7 @@ from connections.context import OrgContext
 from connections.models import AuditEvent
 from connections.query import ListQuery
 from connections.views import error_status, with_org_context
+from hostadmin.client_ip import client_ip
 
 
 @require_GET
@@ -35,7 +36,7 @@ def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | Streamin
             user=user,  # type: ignore[arg-type]
             action=AuditEvent.Action.EXPORT,
             context=ctx.describe(),
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_ip(request),
             detail={
                 "query": parsed.query.querystring(),
                 "scope": "all" if job.whole_view else "page",

@@ -10,21 +10,18 @@ from django.http import HttpRequest
 
 from connections.models import AuditEvent
 from connections.services import audit_record
-
-
-def _ip(request: HttpRequest | None) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+from hostadmin.client_ip import client_ip
 
 
 @receiver(user_logged_in)
 def _on_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    audit_record(user=user, action=AuditEvent.Action.LOGIN, ip_address=_ip(request))
+    audit_record(user=user, action=AuditEvent.Action.LOGIN, ip_address=client_ip(request))
 
 
 @receiver(user_logged_out)
 def _on_logout(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        audit_record(user=user, action=AuditEvent.Action.LOGOUT, ip_address=_ip(request))
+        audit_record(user=user, action=AuditEvent.Action.LOGOUT, ip_address=client_ip(request))
 
 
 @receiver(user_login_failed)
@@ -36,5 +33,5 @@ def _on_login_failed(
         user=None,
         username=str(credentials.get("username", ""))[:150],
         action=AuditEvent.Action.LOGIN_FAILED,
-        ip_address=_ip(request),
+        ip_address=client_ip(request),
     )

@@ -24,6 +24,7 @@ from connections import api, context, presenters, selectors, services
 from connections.context import ContextDenied, OrgContext
 from connections.models import AuditEvent, SavedView
 from connections.query import LABELS, ORDER_FIELDS, PAGE_SIZES, SEARCH_FIELDS, ListQuery
+from hostadmin.client_ip import client_ip
 
 ContextView = Callable[..., HttpResponseBase]
 REJECTED_NAME_KEY = "rejected_view_name"
@@ -82,7 +83,7 @@ def _switch(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
         user=request.user,  # type: ignore[arg-type]
         action=AuditEvent.Action.CONTEXT_SWITCH,
         context=ctx.describe(label),
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_ip(request),
         detail={"client": ctx.client.pk, "target": ctx.target_org_id},
     )
 
@@ -439,11 +440,3 @@ def view_copy(request: HttpRequest, view_id: str) -> HttpResponse:
         return _back_to_list(request)
     messages.success(request, f"Copied “{view.name}” to your views as “{copy.name}”.")
     return _back_to_list(request, copy)
-
-
-# --- misc ------------------------------------------------------------------------------
-
-
-@require_GET
-def health(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from connections.views import health
+from hostadmin.health import health
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connections:list"), name="home"),

@@ -2,7 +2,7 @@ import uuid
 
 from django.urls import path, register_converter
 
-from connections import export_views, views
+from connections.views import connections, exports, org_context, saved_views
 
 
 class HostIdConverter:
@@ -27,30 +27,30 @@ register_converter(HostIdConverter, "host_id")
 app_name = "connections"
 
 urlpatterns = [
-    path("connections/", views.connection_list, name="list"),
-    path("connections/<host_id:host_org_id>/", views.connection_detail, name="detail"),
-    path("connections/export.csv", export_views.export_csv, name="export"),
+    path("connections/", connections.connection_list, name="list"),
+    path("connections/<host_id:host_org_id>/", connections.connection_detail, name="detail"),
+    path("connections/export.csv", exports.export_csv, name="export"),
     path(
         "connections/export/<str:export_id>/progress/",
-        export_views.export_progress,
+        exports.export_progress,
         name="export_progress",
     ),
     path(
         "connections/export/<str:export_id>/cancel/",
-        export_views.export_cancel,
+        exports.export_cancel,
         name="export_cancel",
     ),
-    path("context/", views.switch_context, name="switch_context"),
-    path("views/", views.view_create, name="view_create"),
-    path("views/<str:view_id>/rename/", views.view_rename, name="view_rename"),
-    path("views/<str:view_id>/update/", views.view_update, name="view_update"),
-    path("views/<str:view_id>/delete/", views.view_delete, name="view_delete"),
+    path("context/", org_context.switch_context, name="switch_context"),
+    path("views/", saved_views.view_create, name="view_create"),
+    path("views/<str:view_id>/rename/", saved_views.view_rename, name="view_rename"),
+    path("views/<str:view_id>/update/", saved_views.view_update, name="view_update"),
+    path("views/<str:view_id>/delete/", saved_views.view_delete, name="view_delete"),
     path(
         "views/<str:view_id>/confirm-delete/",
-        views.view_confirm_delete,
+        saved_views.view_confirm_delete,
         name="view_confirm_delete",
     ),
-    path("views/<str:view_id>/default/", views.view_default, name="view_default"),
-    path("views/<str:view_id>/share/", views.view_share, name="view_share"),
-    path("views/<str:view_id>/copy/", views.view_copy, name="view_copy"),
+    path("views/<str:view_id>/default/", saved_views.view_default, name="view_default"),
+    path("views/<str:view_id>/share/", saved_views.view_share, name="view_share"),
+    path("views/<str:view_id>/copy/", saved_views.view_copy, name="view_copy"),
 ]

@@ -17,9 +17,9 @@ from django.test.utils import CaptureQueriesContext
 
 from connections import services
 from connections.context import OrgContext
+from connections.links import saved_view_url
 from connections.models import ApiClient, SavedView
 from connections.query import ListQuery
-from connections.views import saved_view_url
 from sandbox import SandboxApp
 from tests.conftest import body_of, make_client, org_id
 

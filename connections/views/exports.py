@@ -13,7 +13,7 @@ from connections import api, export, services
 from connections.context import OrgContext
 from connections.models import AuditEvent
 from connections.query import ListQuery
-from connections.views import error_status, with_org_context
+from connections.views.access import error_status, htmx_fragment, with_org_context
 from hostadmin.client_ip import client_ip
 
 
@@ -91,7 +91,6 @@ def _progress_response(request: HttpRequest, export_id: str, status: int = 200) 
         {"export_id": export_id, "p": entry, "next_poll": polls + 1},
         status=status,
     )
-    response.htmx_fragment = True  # type: ignore[attr-defined]
     return response
 
 
@@ -101,12 +100,14 @@ def _int(raw: str) -> int:
 
 @require_GET
 @login_required
+@htmx_fragment
 def export_progress(request: HttpRequest, export_id: str) -> HttpResponse:
     return _progress_response(request, export_id)
 
 
 @require_POST
 @login_required
+@htmx_fragment
 def export_cancel(request: HttpRequest, export_id: str) -> HttpResponse:
     if not export.request_cancel(export_id, int(request.user.pk)):  # type: ignore[arg-type]
         return _progress_response(request, export_id, status=404)

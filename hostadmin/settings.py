@@ -2,7 +2,9 @@
 
 Development defaults are safe (SQLite, local-memory cache, the sandbox upstream on
 loopback, DEBUG on). With ``DJANGO_ENV=production`` every required variable must be set,
-or the process refuses to start.
+or the process refuses to start. Every variable is read by one of the ``env_*`` helpers
+below: an empty variable counts as unset, and a malformed one stops the process with a
+message that names it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,23 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV = os.environ.get("DJANGO_ENV", "development")
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+ENVIRONMENTS = ("development", "production")
+ENV = _raw("DJANGO_ENV") or "development"
+if ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"DJANGO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {ENV!r}.")
 PRODUCTION = ENV == "production"
 
 
-def env(name: str, default: str | None = None, *, required_in_production: bool = False) -> str:
-    value = os.environ.get(name)
-    if value:
+def env_str(name: str, default: str | None = None, *, required_in_production: bool = False) -> str:
+    value = _raw(name)
+    if value is not None:
         return value
     if PRODUCTION and required_in_production:
         raise ImproperlyConfigured(f"{name} must be set when DJANGO_ENV=production.")
@@ -33,39 +45,68 @@ def env(name: str, default: str | None = None, *, required_in_production: bool =
     return default
 
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = _raw(name)
     try:
-        return int(raw) if raw else default
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from exc
+        value = int(raw) if raw is not None else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
 
 
-SECRET_KEY = env(
+def env_float(name: str, default: float) -> float:
+    raw = _raw(name)
+    try:
+        value = float(raw if raw is not None else default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}.") from None
+    if not 0 <= value < float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a finite number of 0 or more, not {raw!r}.")
+    return value
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE + _FALSE:
+        return raw.lower() in _TRUE
+    raise ImproperlyConfigured(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {raw!r}.")
+
+
+def env_list(name: str, default: str, *, required_in_production: bool = False) -> list[str]:
+    """A comma-separated list; blanks around and between the commas are dropped."""
+    raw = env_str(name, default, required_in_production=required_in_production)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+SECRET_KEY = env_str(
     "SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production", required_in_production=True
 )
-DEBUG = os.environ.get("DEBUG", "0" if PRODUCTION else "1") == "1"
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in env(
-        "ALLOWED_HOSTS", "127.0.0.1,localhost,testserver", required_in_production=True
-    ).split(",")
-    if h.strip()
-]
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", "127.0.0.1,localhost,testserver", required_in_production=True
+)
 
 # --- Upstream (the MyCreditApp API, or the sandbox) ------------------------------------
-UPSTREAM_BASE_URL = env(
+UPSTREAM_BASE_URL = env_str(
     "UPSTREAM_BASE_URL", "http://127.0.0.1:8100/v1-beta", required_in_production=True
 )
-UPSTREAM_CONNECT_TIMEOUT = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT", "3"))
-UPSTREAM_READ_TIMEOUT = float(os.environ.get("UPSTREAM_READ_TIMEOUT", "10"))
-UPSTREAM_DEADLINE = float(os.environ.get("UPSTREAM_DEADLINE", "20"))  # seconds, per call
+UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 3)
+UPSTREAM_READ_TIMEOUT = env_float("UPSTREAM_READ_TIMEOUT", 10)
+UPSTREAM_DEADLINE = env_float("UPSTREAM_DEADLINE", 20)  # seconds, per call
 UPSTREAM_MAX_RETRIES = env_int("UPSTREAM_MAX_RETRIES", 2)
-UPSTREAM_RETRY_AFTER_CAP = float(os.environ.get("UPSTREAM_RETRY_AFTER_CAP", "2"))
-UPSTREAM_BACKOFF_BASE = float(os.environ.get("UPSTREAM_BACKOFF_BASE", "0.2"))
+UPSTREAM_RETRY_AFTER_CAP = env_float("UPSTREAM_RETRY_AFTER_CAP", 2)
+UPSTREAM_BACKOFF_BASE = env_float("UPSTREAM_BACKOFF_BASE", 0.2)
 
 # Key for encrypting API client secrets at rest (Fernet, urlsafe base64 of 32 bytes).
-FERNET_KEY = env(
+FERNET_KEY = env_str(
     "FERNET_KEY",
     base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode(),
     required_in_production=True,
@@ -74,8 +115,8 @@ FERNET_KEY = env(
 # --- Product limits --------------------------------------------------------------------
 SAVED_VIEWS_PER_USER = env_int("SAVED_VIEWS_PER_USER", 200)
 EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
-EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 4)
-EXPORTS_PER_USER = env_int("EXPORTS_PER_USER", 2)
+EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 4, minimum=1)
+EXPORTS_PER_USER = env_int("EXPORTS_PER_USER", 2, minimum=1)
 
 # --- Django ----------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -133,21 +174,21 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+        env_str(
+            "DATABASE_URL",
+            f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
+            required_in_production=True,
+        ),
         conn_max_age=60,
         conn_health_checks=True,  # a restarted database costs no failed request
     )
 }
-if PRODUCTION and "DATABASE_URL" not in os.environ:
-    raise ImproperlyConfigured("DATABASE_URL must be set when DJANGO_ENV=production.")
 
+REDIS_URL = env_str("REDIS_URL", "")
 CACHES = {
     "default": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
-        }
-        if os.environ.get("REDIS_URL")
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
@@ -166,8 +207,8 @@ LOGIN_REDIRECT_URL = "connections:list"
 LOGOUT_REDIRECT_URL = "login"
 
 # Sessions: an idle timeout and an absolute lifetime (SessionLifetimeMiddleware).
-SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 30) * 60
-SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12) * 3600
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12, minimum=1) * 3600
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 # Sessions stay in the database (not cached_db): with per-process caches a sign-out would
 # not reach the other workers' cached copies.
@@ -181,11 +222,11 @@ X_FRAME_OPTIONS = "DENY"
 if PRODUCTION:
     SECURE_HSTS_SECONDS = 31_536_000
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "1") == "1"
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 
 # Brute-force protection: lock a username+IP pair after N failures, for a cool-off.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
@@ -208,7 +249,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
@@ -237,7 +278,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # httpx logs every request URL at INFO; keep it quiet.
         "httpx": {"level": "WARNING"},

@@ -1,0 +1,77 @@
+"""Settings, read from the environment in a fresh process, as a deployment starts them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SETUP = "import django; django.setup(); from django.conf import settings as s; "
+
+
+def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a process whose environment holds only ``env`` (and PATH)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "hostadmin.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_settings_read_numbers_and_flags_from_the_environment() -> None:
+    result = run(
+        SETUP + "print(s.UPSTREAM_READ_TIMEOUT, s.UPSTREAM_MAX_RETRIES, s.DEBUG, s.ALLOWED_HOSTS)",
+        UPSTREAM_READ_TIMEOUT="2.5",
+        UPSTREAM_MAX_RETRIES="4",
+        DEBUG="false",
+        ALLOWED_HOSTS=" a.example , b.example,, ",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2.5 4 False ['a.example', 'b.example']"
+
+
+def test_settings_empty_variable_counts_as_unset() -> None:
+    result = run(SETUP + "print(s.UPSTREAM_READ_TIMEOUT, s.DEBUG)", UPSTREAM_READ_TIMEOUT="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "10.0 True"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("UPSTREAM_READ_TIMEOUT", "10s", "UPSTREAM_READ_TIMEOUT must be a number, not '10s'."),
+        ("UPSTREAM_DEADLINE", "nan", "UPSTREAM_DEADLINE must be a finite number of 0 or more"),
+        ("UPSTREAM_BACKOFF_BASE", "-1", "UPSTREAM_BACKOFF_BASE must be a finite number of 0"),
+        ("UPSTREAM_MAX_RETRIES", "two", "UPSTREAM_MAX_RETRIES must be a whole number, not 'two'."),
+        ("EXPORT_CONCURRENCY", "0", "EXPORT_CONCURRENCY must be at least 1, not 0."),
+        ("DEBUG", "maybe", "DEBUG must be 1 or 0 (true/false, yes/no, on/off), not 'maybe'."),
+        ("SECURE_SSL_REDIRECT", "2", "SECURE_SSL_REDIRECT must be 1 or 0"),
+        ("DJANGO_ENV", "prod", "DJANGO_ENV must be one of development, production, not 'prod'."),
+    ],
+)
+def test_settings_malformed_value_stops_with_its_name(name: str, value: str, message: str) -> None:
+    env = {name: value}
+    if name == "SECURE_SSL_REDIRECT":  # read in production only
+        env.update(PRODUCTION_ENV)
+    result = run(SETUP, **env)
+    assert result.returncode == 1
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+# --- production ------------------------------------------------------------------------
+
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "k3Yq-8xVt2NwzP9mRb7LhJs4DfGc6AeUo1iZyTnQvWrXpKdSuMl5",
+    "ALLOWED_HOSTS": "hostadmin.example.com",
+    "DATABASE_URL": "sqlite:////tmp/hostadmin-settings-test.sqlite3",
+    "UPSTREAM_BASE_URL": "https://api.example.com/v1-beta",
+    "FERNET_KEY": "x8N0o1Jt6mK0dV7cS3uQ2lP9rW4yE5aB6hG1fZ2jC0k=",
+}

@@ -25,6 +25,8 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.pip
 
 install: $(VENV)/.dev
 
+# DEBUG off: anonymous visitors see the plain error pages, never Django's debug page;
+# whitenoise serves static/ from the finders, as in development.
 demo: $(VENV)/.run
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput -v 0
@@ -35,6 +37,7 @@ demo: $(VENV)/.run
 	@echo ""
 	@trap 'kill 0' INT TERM; \
 	$(PY) -m sandbox --port $(SANDBOX_PORT) & \
+	DEBUG=0 ALLOWED_HOSTS=127.0.0.1,localhost \
 	UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta \
 	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 1 --threads 16 \
 	  --timeout 0 --limit-request-line 8190 --bind 127.0.0.1:$(PORT) --access-logfile - & \

@@ -75,3 +75,44 @@ PRODUCTION_ENV = {
     "UPSTREAM_BASE_URL": "https://api.example.com/v1-beta",
     "FERNET_KEY": "x8N0o1Jt6mK0dV7cS3uQ2lP9rW4yE5aB6hG1fZ2jC0k=",
 }
+
+
+# --- the demo (`make demo`) ------------------------------------------------------------
+
+
+def demo_web_env() -> dict[str, str]:
+    """The variables `make demo` sets on the web server's command line (read from a dry
+    run of the Makefile, so the test follows the recipe)."""
+    recipe = subprocess.run(
+        ["make", "-n", "demo"], cwd=BASE_DIR, capture_output=True, text=True, check=True
+    ).stdout.replace("\\\n", " ")
+    line = next(part for part in recipe.split("&") if "gunicorn" in part)
+    env = {}
+    for word in line.split():
+        if "=" not in word or word.startswith("-"):
+            break
+        name, _, value = word.partition("=")
+        env[name] = value
+    return env
+
+
+DEMO_REQUESTS = (
+    SETUP + "from django.test import Client; c = Client(HTTP_HOST='127.0.0.1'); "
+    "print(s.DEBUG, s.ALLOWED_HOSTS); "
+    "r = c.get('/static/css/app.css'); print(r.status_code); "
+    "r = c.get('/no-such-page/?' + '&'.join(f'p{i}=1' for i in range(1001))); "
+    "print(r.status_code, r.content.decode())"
+)
+
+
+def test_demo_runs_with_debug_off_and_plain_error_pages() -> None:
+    env = demo_web_env()
+    assert env["DEBUG"] == "0"
+    result = run(DEMO_REQUESTS, **env)
+    assert result.returncode == 0, result.stderr
+    settings_line, static_line, page = result.stdout.split("\n", 2)
+    assert settings_line == "False ['127.0.0.1', 'localhost']"
+    assert static_line == "200"  # whitenoise serves static/ with DEBUG off
+    assert page.startswith("404 ")
+    assert "<h1>Not found</h1>" in page
+    assert "URLconf" not in page  # Django's debug 404 page names the URLconf it tried

@@ -94,6 +94,33 @@ ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", "127.0.0.1,localhost,testserver", required_in_production=True
 )
 
+
+def _unsafe_in_production() -> list[str]:
+    """What Django's deploy checks only warn about, refused here: a site open to any host,
+    debug pages for anyone, or a guessable signing key (W009's rule)."""
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG must be off (debug pages show code and settings to anyone)")
+    if "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must name the site's hosts, not '*'")
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        problems.append(
+            "SECRET_KEY must be 50 or more random characters, 5 or more of them different "
+            "(make one with: python -c 'from django.core.management.utils import "
+            "get_random_secret_key as k; print(k())')"
+        )
+    return problems
+
+
+if PRODUCTION and (_problems := _unsafe_in_production()):
+    raise ImproperlyConfigured(
+        "Refusing to start with DJANGO_ENV=production: " + "; ".join(_problems) + "."
+    )
+
 # --- Upstream (the MyCreditApp API, or the sandbox) ------------------------------------
 UPSTREAM_BASE_URL = env_str(
     "UPSTREAM_BASE_URL", "http://127.0.0.1:8100/v1-beta", required_in_production=True
@@ -137,6 +164,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "connections.middleware.GZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -219,10 +247,48 @@ CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The token reaches htmx from the page (base.html's hx-headers) and forms from
+# {% csrf_token %}: no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# Load balancers check /healthz over plain HTTP: a redirect to HTTPS would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if PRODUCTION:
-    SECURE_HSTS_SECONDS = 31_536_000
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)  # a year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# Powerful browser features the site never uses, denied to it and to anything it embeds
+# (django-permissions-policy); the detail page's copy buttons keep the clipboard.
+_DENIED_FEATURES = [
+    "accelerometer",
+    "ambient-light-sensor",
+    "autoplay",
+    "bluetooth",
+    "browsing-topics",
+    "camera",
+    "display-capture",
+    "encrypted-media",
+    "geolocation",
+    "gyroscope",
+    "hid",
+    "idle-detection",
+    "interest-cohort",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "publickey-credentials-get",
+    "screen-wake-lock",
+    "serial",
+    "usb",
+    "xr-spatial-tracking",
+]
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    **{feature: [] for feature in _DENIED_FEATURES},
+    "clipboard-write": ["self"],
+}
 
 # Brute-force protection: lock a username+IP pair after N failures, for a cool-off.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)

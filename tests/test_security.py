@@ -583,3 +583,35 @@ def test_login_disabled_api_client_user_still_signs_in(
     assert client.post("/login/", {"username": "erin", "password": PASSWORD}).status_code == 302
     assert client.get("/connections/").status_code == 403
     assert list(upstream.seen) == []
+
+
+# --- response headers, the CSRF cookie and the health endpoint ------------------------
+
+
+def test_permissions_policy_denies_unused_browser_features(client: Client, db) -> None:
+    response = client.get("/login/")
+    assert response.status_code == 200
+    policy = dict(item.strip().split("=", 1) for item in response["Permissions-Policy"].split(","))
+    for feature in ("camera", "microphone", "geolocation", "payment", "usb", "serial"):
+        assert policy[feature] == "()", feature
+    assert policy["clipboard-write"] == "(self)"  # the detail page's copy buttons
+
+
+def test_csrf_cookie_is_httponly_and_the_token_is_in_the_page(alice: Client) -> None:
+    response = alice.get("/connections/")
+    assert response.status_code == 200
+    cookie = response.cookies["csrftoken"]
+    assert cookie["httponly"] is True
+    token = response.context["csrf_token"]
+    body = response.content.decode()
+    assert f'<body hx-headers=\'{{"X-CSRFToken": "{token}"}}\'>' in body  # what htmx sends
+    assert 'name="csrfmiddlewaretoken"' in body  # what the forms send
+
+
+def test_healthz_answers_head_and_refuses_post(client: Client, db) -> None:
+    head = client.head("/healthz")
+    assert head.status_code == 200
+    assert head["Content-Type"] == "text/plain"
+    response = client.post("/healthz")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"

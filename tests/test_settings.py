@@ -116,3 +116,77 @@ def test_demo_runs_with_debug_off_and_plain_error_pages() -> None:
     assert page.startswith("404 ")
     assert "<h1>Not found</h1>" in page
     assert "URLconf" not in page  # Django's debug 404 page names the URLconf it tried
+
+
+def test_production_with_safe_settings_starts() -> None:
+    result = run(SETUP + "print(s.DEBUG, s.SECURE_SSL_REDIRECT)", **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False True"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "1", "DEBUG must be off (debug pages show code and settings to anyone)"),
+        ("ALLOWED_HOSTS", "*", "ALLOWED_HOSTS must name the site's hosts, not '*'"),
+        ("ALLOWED_HOSTS", "hostadmin.example.com,*", "ALLOWED_HOSTS must name the site's hosts"),
+        ("SECRET_KEY", "short-key!", "SECRET_KEY must be 50 or more random characters"),
+        ("SECRET_KEY", "ab" * 40, "5 or more of them different"),
+        ("SECRET_KEY", "django-insecure-" + "x1Y2z3W4v5" * 5, "SECRET_KEY must be 50 or more"),
+    ],
+)
+def test_production_refuses_unsafe_setting(name: str, value: str, message: str) -> None:
+    result = run(SETUP, **{**PRODUCTION_ENV, name: value})
+    assert result.returncode == 1
+    assert "ImproperlyConfigured: Refusing to start with DJANGO_ENV=production: " in result.stderr
+    assert message in result.stderr
+    if name == "SECRET_KEY":
+        assert value not in result.stderr  # the key itself is never printed
+
+
+def test_production_lists_every_unsafe_setting_at_once() -> None:
+    env = {**PRODUCTION_ENV, "DEBUG": "1", "ALLOWED_HOSTS": "*", "SECRET_KEY": "0123456789"}
+    result = run(SETUP, **env)
+    assert result.returncode == 1
+    refusal = result.stderr.strip().splitlines()[-1]
+    assert refusal.count("must") == 3, refusal
+
+
+def test_production_deploy_check_passes_at_warning_level() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=BASE_DIR,
+        env={"PATH": "/usr/bin:/bin", **PRODUCTION_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+PRODUCTION_REQUESTS = (
+    SETUP + "from django.test import Client; c = Client(HTTP_HOST='hostadmin.example.com'); "
+    "r = c.get('/healthz'); print(r.status_code, r.content.decode()); "
+    "r = c.head('/healthz'); print(r.status_code); "
+    "r = c.get('/login/'); print(r.status_code, r['Location']); "
+    "r = c.get('/healthz', secure=True); print(r['Strict-Transport-Security'])"
+)
+
+
+def test_production_healthz_over_plain_http_and_hsts_over_https() -> None:
+    result = run(PRODUCTION_REQUESTS, **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "200 ok",  # a load balancer's plain-HTTP check is not redirected
+        "200",
+        "301 https://hostadmin.example.com/login/",  # every other page is
+        "max-age=31536000; includeSubDomains; preload",
+    ]
+
+
+def test_production_hsts_from_the_environment() -> None:
+    env = {**PRODUCTION_ENV, "SECURE_HSTS_SECONDS": "600", "SECURE_HSTS_PRELOAD": "0"}
+    result = run(PRODUCTION_REQUESTS, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "max-age=600; includeSubDomains"

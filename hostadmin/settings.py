@@ -290,7 +290,12 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     "clipboard-write": ["self"],
 }
 
+# Reverse proxies in front of the site that append to X-Forwarded-For (hostadmin/client_ip.py):
+# 0 trusts none and uses the connection's address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 # Brute-force protection: lock a username+IP pair after N failures, for a cool-off.
+AXES_CLIENT_IP_CALLABLE = "hostadmin.client_ip.client_ip"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

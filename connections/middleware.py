@@ -72,6 +72,35 @@ class TimezoneMiddleware:
         return self.get_response(request)
 
 
+class RequestBodyMiddleware:
+    """No endpoint takes files and no form needs more than a few kilobytes. A multipart
+    body is refused (415) and a body over ``REQUEST_BODY_MAX_BYTES`` too (413), both from
+    the headers alone: runs before the CSRF check, which would read and parse the body."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (request.content_type or "").startswith("multipart/"):
+            refused = _plain(415, "hostadmin takes no file uploads: send forms URL-encoded.")
+            refused["Accept-Post"] = "application/x-www-form-urlencoded"
+            return refused
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return _plain(400, "The request's Content-Length is not a number of bytes.")
+        if length > settings.REQUEST_BODY_MAX_BYTES:
+            limit = settings.REQUEST_BODY_MAX_BYTES
+            return _plain(413, f"The request body is larger than the {limit} bytes allowed.")
+        return self.get_response(request)
+
+
+def _plain(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
 class NoStoreMiddleware:
     """Pages of signed-in users hold credit data: never cached, by the browser's history
     included, so after signing out the back button shows no data."""

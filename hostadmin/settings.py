@@ -145,6 +145,11 @@ EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
 EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 4, minimum=1)
 EXPORTS_PER_USER = env_int("EXPORTS_PER_USER", 2, minimum=1)
 
+# Request bodies: forms only, none near this size; larger ones are refused unread
+# (connections.middleware.RequestBodyMiddleware), multipart ones always.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 65_536, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES  # Django's own check, as it reads
+
 # --- Django ----------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -165,6 +170,7 @@ MIDDLEWARE = [
     "connections.middleware.GZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
+    "connections.middleware.RequestBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
@@ -18,6 +19,8 @@ from django.test import Client
 from connections import api
 from connections.models import ApiClient
 from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
+
+FORM_CONTENT = "application/x-www-form-urlencoded"
 
 
 def pytest_configure() -> None:
@@ -131,3 +134,19 @@ def carol(db, harbor_client: ApiClient) -> User:
     u = User.objects.create_user("carol", password="carol long passphrase")
     harbor_client.users.add(u)
     return u
+
+
+class FormClient(Client):
+    """Django's test client, posting a dict URL-encoded as browsers send hostadmin's forms
+    (Django's default is multipart, which every endpoint refuses: RequestBodyMiddleware)."""
+
+    def post(self, path: str, data: Any = None, content_type: str = FORM_CONTENT, **kwargs: Any):
+        if content_type == FORM_CONTENT and not isinstance(data, str | bytes):
+            data = urlencode(data or {}, doseq=True)
+        return super().post(path, data, content_type, **kwargs)
+
+
+@pytest.fixture
+def client() -> Client:
+    """pytest-django's ``client``, as a FormClient."""
+    return FormClient()

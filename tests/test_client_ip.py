@@ -8,6 +8,7 @@ from django.test import Client, RequestFactory
 
 from connections.models import AuditEvent
 from hostadmin.client_ip import client_ip
+from tests.conftest import FormClient
 from tests.test_settings import SETUP, run
 
 PROXY = "10.0.0.2"  # the reverse proxy's address, as the web server sees it
@@ -96,7 +97,7 @@ def test_client_ip_lockout_of_one_client_leaves_others_behind_the_proxy(
     user: User, settings
 ) -> None:
     settings.TRUSTED_PROXY_COUNT = 1
-    attacker, colleague = Client(), Client()
+    attacker, colleague = FormClient(), FormClient()
     for i in range(settings.AXES_FAILURE_LIMIT - 1):
         assert sign_in(attacker, "203.0.113.7", f"guess-{i}") == 200
     assert sign_in(attacker, "203.0.113.7", "last-guess") == 429
@@ -109,7 +110,7 @@ def test_client_ip_lockout_of_one_client_leaves_others_behind_the_proxy(
 def test_client_ip_lockout_ignores_forged_header_without_trusted_proxy(
     user: User, settings
 ) -> None:
-    attacker = Client()
+    attacker = FormClient()
     for i in range(settings.AXES_FAILURE_LIMIT - 1):
         assert sign_in(attacker, f"203.0.113.{i}", f"guess-{i}") == 200
     assert sign_in(attacker, "203.0.113.99", "last-guess") == 429

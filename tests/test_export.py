@@ -26,7 +26,7 @@ from connections.export import ExportAborted, ExportCancelled
 from connections.models import ApiClient, AuditEvent
 from sandbox import Dataset, SandboxApp
 
-from .conftest import make_client, org_id
+from .conftest import FormClient, make_client, org_id
 
 EXPORT = "/connections/export.csv"
 HEADER = (
@@ -635,7 +635,7 @@ def test_export_progress_owner_scoped(
     response = alice.get(export_url(demo_client.pk, export_id=export_id))
     chunks = iter(response.streaming_content)
     next(chunks)
-    bob = Client()
+    bob = FormClient()
     bob.force_login(other_user)
     seen_by_bob = bob.get(f"/connections/export/{export_id}/progress/").content.decode()
     assert "100 of 302" not in seen_by_bob
@@ -719,7 +719,7 @@ def test_export_bad_url_400(
 
 
 def test_export_cancel_csrf_required(user: User, demo_client: ApiClient) -> None:
-    browser = Client(enforce_csrf_checks=True)
+    browser = FormClient(enforce_csrf_checks=True)
     browser.force_login(user)
     browser.get(f"/connections/?ctx={demo_client.pk}")  # sets the CSRF cookie
     token = browser.cookies["csrftoken"].value

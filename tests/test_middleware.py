@@ -7,8 +7,11 @@ import gzip
 import io
 
 from django.test import Client
+from django.test.client import MULTIPART_CONTENT, encode_multipart
 
-from connections.models import ApiClient
+from connections.models import ApiClient, AuditEvent, SavedView
+from tests.test_security import ALL_URLS
+from tests.test_settings import SETUP, run
 
 HX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
 
@@ -56,3 +59,99 @@ def test_gzip_streamed_export_is_still_compressed(alice: Client, demo_client: Ap
     assert csv_text.startswith("Host organization ID,Host name,")
     rows = list(csv.reader(io.StringIO(csv_text, newline="")))
     assert len(rows) == int(response["X-Export-Rows"]) + 1
+
+
+# --- request bodies: no multipart, a bounded size, refused unread ----------------------
+
+
+class CountingBody:
+    """A request body of ``size`` bytes (``head``, filler, ``tail``), made as it is read:
+    ``read_bytes`` tells how much of it the server took."""
+
+    def __init__(self, size: int, head: bytes = b"", tail: bytes = b"") -> None:
+        self.size, self.head, self.tail = size, head, tail
+        self.read_bytes = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        start = self.read_bytes
+        end = self.size if n is None or n < 0 else min(self.size, start + n)
+        self.read_bytes = end
+        filler_end = self.size - len(self.tail)
+        filler = max(0, min(end, filler_end) - max(start, len(self.head)))
+        tail = self.tail[max(0, start - filler_end) : max(0, end - filler_end)]
+        return self.head[start:end] + b"x" * filler + tail
+
+    readline = read  # WSGI asks for both; a line is as good as a chunk here
+
+
+BOUNDARY = "hostadmin-test-boundary"
+FILE_PART = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="upload"; filename="big.bin"\r\n'
+    "Content-Type: application/octet-stream\r\n\r\n"
+).encode()
+
+
+def post_body(client: Client, path: str, body: CountingBody, content_type: str, **extra):
+    return client.generic(
+        "POST",
+        path,
+        **{"wsgi.input": body, "CONTENT_LENGTH": str(body.size), "CONTENT_TYPE": content_type},
+        **extra,
+    )
+
+
+def test_request_body_multipart_50_mb_refused_unread(client: Client, db, settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)  # where Django would spool the upload
+    body = CountingBody(50 * 2**20, FILE_PART, f"\r\n--{BOUNDARY}--\r\n".encode())
+    response = post_body(client, "/login/", body, f"multipart/form-data; boundary={BOUNDARY}")
+    assert response.status_code == 415
+    assert response["Accept-Post"] == "application/x-www-form-urlencoded"
+    assert response.content == b"hostadmin takes no file uploads: send forms URL-encoded.\n"
+    assert body.read_bytes == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_request_body_multipart_refused_on_every_url(alice: Client, upstream) -> None:
+    audit_rows = AuditEvent.objects.count()  # the sign-in's
+    form = encode_multipart("BoUnDaRyStRiNg", {"name": "multipart", "target": "self"})
+    for name, path in ALL_URLS:
+        response = alice.generic("POST", path, form, MULTIPART_CONTENT)
+        assert response.status_code == 415, f"{name} {path}: {response.status_code}"
+    assert not SavedView.objects.exists()
+    assert AuditEvent.objects.count() == audit_rows
+    assert list(upstream.seen) == []
+
+
+def test_request_body_over_the_limit_refused_unread(client: Client, db, settings) -> None:
+    body = CountingBody(settings.REQUEST_BODY_MAX_BYTES + 1)
+    response = post_body(client, "/login/", body, "application/x-www-form-urlencoded")
+    assert response.status_code == 413
+    assert response.content.decode() == (
+        f"The request body is larger than the {settings.REQUEST_BODY_MAX_BYTES} bytes allowed.\n"
+    )
+    assert body.read_bytes == 0
+
+
+def test_request_body_at_the_limit_is_a_form(client: Client, user, settings) -> None:
+    form = b"username=alice&password=correct+horse+battery+staple&pad="
+    padded = form + b"x" * (settings.REQUEST_BODY_MAX_BYTES - len(form))
+    response = client.generic("POST", "/login/", padded, "application/x-www-form-urlencoded")
+    assert response.status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+def test_request_body_limit_is_read_from_the_environment() -> None:
+    result = run(
+        SETUP + "print(s.REQUEST_BODY_MAX_BYTES, s.DATA_UPLOAD_MAX_MEMORY_SIZE)",
+        REQUEST_BODY_MAX_BYTES="4096",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4096 4096"
+
+
+def test_request_body_bad_content_length_is_400(client: Client, db) -> None:
+    response = client.generic(
+        "POST", "/login/", b"username=a", "application/x-www-form-urlencoded", CONTENT_LENGTH="-5"
+    )
+    assert response.status_code == 400
+    assert b"Content-Length is not a number of bytes" in response.content

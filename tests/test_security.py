@@ -21,7 +21,7 @@ from connections import api, context
 from connections.models import ApiClient, AuditEvent, SavedView
 from connections.query import ListQuery
 from sandbox import SandboxApp
-from tests.conftest import make_client, org_id
+from tests.conftest import FormClient, make_client, org_id
 
 DEMO = org_id("demo-lender")
 NORTHWIND = org_id("northwind-credit")
@@ -147,7 +147,7 @@ def test_anonymous_htmx_post_gets_hx_redirect_to_login(client: Client, db) -> No
 def test_csrf_enforced_on_every_post(
     db, user: User, upstream: SandboxApp, name: str, path: str
 ) -> None:
-    browser = Client(enforce_csrf_checks=True)
+    browser = FormClient(enforce_csrf_checks=True)
     browser.force_login(user)
     response = browser.post(path, {"name": "csrf", "client": "1", "target": "self"})
     assert response.status_code == 403, f"{name} {path}"
@@ -159,14 +159,14 @@ def test_csrf_enforced_on_every_post(
 
 
 def test_csrf_enforced_on_login(db, user: User) -> None:
-    browser = Client(enforce_csrf_checks=True)
+    browser = FormClient(enforce_csrf_checks=True)
     response = browser.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 403
     assert "_auth_user_id" not in browser.session
 
 
 def test_csrf_token_header_as_sent_by_htmx_is_accepted(db, user: User) -> None:
-    browser = Client(enforce_csrf_checks=True)
+    browser = FormClient(enforce_csrf_checks=True)
     browser.force_login(user)
     page = browser.get("/connections/")
     token = page.context["csrf_token"]
@@ -451,8 +451,8 @@ def test_axes_lockout_is_per_username(client: Client, user: User, other_user: Us
 
 
 def test_axes_same_responses_for_real_and_unknown_usernames(user: User, settings) -> None:
-    real = _fail_logins(Client(), "alice", 7)
-    unknown = _fail_logins(Client(), "mallory-unknown", 7)
+    real = _fail_logins(FormClient(), "alice", 7)
+    unknown = _fail_logins(FormClient(), "mallory-unknown", 7)
     assert real == unknown
     assert real[-1][0] == 429
 

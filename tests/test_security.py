@@ -8,6 +8,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
@@ -615,3 +616,22 @@ def test_healthz_answers_head_and_refuses_post(client: Client, db) -> None:
     response = client.post("/healthz")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_axes_lockout_says_how_long_with_retry_after(client: Client, user: User) -> None:
+    _fail_logins(client, "alice", 5)
+    locked = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == "900"  # AXES_COOLOFF_MINUTES' default, 15
+    assert "Too many failed sign-ins. Try again in 15 minutes," in locked.content.decode()
+
+
+def test_axes_lockout_retry_after_follows_the_cool_off(
+    client: Client, user: User, settings
+) -> None:
+    settings.AXES_COOLOFF_TIME = timedelta(seconds=45)
+    _fail_logins(client, "alice", 5)
+    locked = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == "45"
+    assert "Try again in 1 minute," in locked.content.decode()

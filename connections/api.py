@@ -9,21 +9,25 @@ never appear in exceptions or logs.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import random
+import re
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.views.decorators.debug import sensitive_variables
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from connections.query import ListQuery
 
@@ -44,7 +48,16 @@ def _as_utc(value: datetime) -> datetime:
         return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# RFC 3339 allows a 60th second (a leap second, ``2016-12-31T23:59:60Z``); Python's
+# datetime has none, so it reads as the last microsecond of that minute.
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):60(?:[.,]\d+)?(?=[Zz+-]|$)")
+
+
+def _leap_second(value: Any) -> Any:
+    return _LEAP_SECOND.sub(r"\1:59.999999", value, count=1) if isinstance(value, str) else value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_leap_second), AfterValidator(_as_utc)]
 
 
 class HostConnection(BaseModel):
@@ -417,10 +430,26 @@ def _error_for(response: httpx.Response, correlation_id: str) -> ApiError:
     return ApiContractError(f"The API answered an unexpected status {status}.", **kwargs)
 
 
+def _json_number(text: str) -> Decimal:
+    """A JSON number with a fraction or an exponent, read exactly: JSON has one number
+    type, so an integer of the contract may come as ``1e20`` or ``3.0`` (a fraction is
+    refused by the model). Python's own bound on integers read from text applies."""
+    number = Decimal(text)
+    if number and number.adjusted() >= sys.int_info.default_max_str_digits:
+        raise ValueError("number out of range")
+    return number
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse(model: type[_Model], response: httpx.Response, correlation_id: str) -> _Model:
     try:
-        return model.model_validate_json(response.content)
-    except ValidationError:
+        data = json.loads(response.content, parse_float=_json_number, parse_constant=_not_json)
+        return model.model_validate(data)
+    # ValidationError and JSONDecodeError are ValueErrors; RecursionError: absurd nesting.
+    except (ValueError, RecursionError):
         log.warning(
             "upstream %s sent a body that breaks the contract ref=%s",
             response.request.url.path,

@@ -6,6 +6,7 @@ produce use ``httpx.MockTransport``. Nothing of ours is patched.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -180,6 +181,89 @@ def test_detail_converts_offset_timestamps_to_utc() -> None:
     item = api.get_host_connection(caller(), uuid.UUID(row["host_organization_id"]))
     assert item.created_at.tzinfo is UTC
     assert item.created_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+
+
+def _page_transport(
+    total_items: str, created_at: str = "2023-11-07T05:31:56Z"
+) -> httpx.MockTransport:
+    """A list answer whose ``total_items`` is the given JSON text, verbatim."""
+    row = json.dumps(detail_row(host_name="Raw Numbers Ltd", created_at=created_at))
+    body = f'{{"items": [{row}], "total_items": {total_items}}}'.encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1e20", 10**20),
+        ("1E+3", 1000),
+        ("3.0", 3),
+        ("1.2345678901234567890123e22", 12345678901234567890123),  # exact, not a float
+        ("9223372036854775808", 2**63),
+        ("1" + "0" * 40, 10**40),
+    ],
+)
+def test_list_total_items_any_integral_json_number(raw: str, expected: int) -> None:
+    api.use_transport(_page_transport(raw))
+    page = list_page()
+    assert page.total_items == expected
+    assert type(page.total_items) is int
+    assert page.items[0].host_name == "Raw Numbers Ltd"
+
+
+@pytest.mark.parametrize("raw", ["1.5", "-1", "1e-2", "NaN", "Infinity", "-Infinity", "1e5000"])
+def test_list_total_items_not_a_count_is_contract_breach(raw: str) -> None:
+    api.use_transport(_page_transport(raw))
+    with pytest.raises(api.ApiContractError) as info:
+        list_page()
+    assert info.value.code == "contract_breach"
+
+
+def test_list_deeply_nested_body_is_contract_breach() -> None:
+    api.use_transport(_page_transport("[" * 100_000))
+    with pytest.raises(api.ApiContractError) as info:
+        list_page()
+    assert info.value.code == "contract_breach"
+
+
+def test_token_expires_in_with_an_exponent_is_read() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            body = b'{"access_token": "tok-exp", "expires_in": 3.6e3}'
+            return httpx.Response(200, content=body)
+        return httpx.Response(200, json={"items": [], "total_items": 0})
+
+    api.use_transport(httpx.MockTransport(handler))
+    assert list_page().total_items == 0
+    assert cache.get(creds().cache_key) == "tok-exp"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2016-12-31T23:59:60.5", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2017-01-01T08:59:60+09:00", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_list_leap_second_is_read(raw: str, expected: datetime) -> None:
+    api.use_transport(_page_transport("1", created_at=raw))
+    item = list_page().items[0]
+    assert item.created_at == expected
+    assert item.created_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("raw", ["2016-12-31T23:59:61Z", "2016-12-31T23:60:00Z"])
+def test_list_impossible_second_is_contract_breach(raw: str) -> None:
+    api.use_transport(_page_transport("1", created_at=raw))
+    with pytest.raises(api.ApiContractError):
+        list_page()
 
 
 # --- what goes upstream ----------------------------------------------------------------

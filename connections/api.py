@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import httpx
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.http import parse_http_date
 from django.views.decorators.debug import sensitive_variables
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
@@ -379,12 +380,25 @@ def _backoff(attempt: int, deadline: float) -> None:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    raw = response.headers.get("Retry-After", "")
+    """Seconds to wait: ``Retry-After`` is delay-seconds or an HTTP date (RFC 9110 10.2.3),
+    a date counted from the answer's own ``Date`` when it has one (the upstream's clock,
+    whatever ours says). 1 s when unreadable; 0 to 3600 s."""
+    raw = response.headers.get("Retry-After", "").strip()
     try:
         wait = float(raw)
     except ValueError:
-        return 1.0
+        try:
+            wait = parse_http_date(raw) - _sent_at(response)
+        except ValueError:
+            return 1.0
     return min(max(wait, 0.0), 3600.0) if math.isfinite(wait) else 1.0
+
+
+def _sent_at(response: httpx.Response) -> float:
+    try:
+        return float(parse_http_date(response.headers.get("Date", "")))
+    except ValueError:
+        return time.time()
 
 
 def _error_code(response: httpx.Response) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 from django.core.cache import cache
+from django.utils.http import http_date
 
 from connections import api
 from connections.query import ListQuery
@@ -540,6 +542,61 @@ def test_retry_429_retry_after_over_the_deadline_is_busy(
         list_page()
     assert "try again in 2 s" in info.value.message
     assert data_requests(sandbox) == 1
+
+
+def _busy_once(retry_after: str, date: str | None = None) -> httpx.MockTransport:
+    """A 429 with the given ``Retry-After`` (and ``Date``) on the first list call, then 200."""
+    answered: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        answered.append(1)
+        if len(answered) == 1:
+            headers = {"Retry-After": retry_after, **({"Date": date} if date else {})}
+            body = {"detail": [{"loc": [], "msg": "Slow down", "type": "t", "code": "rate"}]}
+            return httpx.Response(429, json=body, headers=headers)
+        return httpx.Response(200, json={"items": [], "total_items": 7})
+
+    return httpx.MockTransport(handler)
+
+
+def test_retry_429_http_date_in_the_past_retries_at_once() -> None:
+    api.use_transport(_busy_once(http_date(time.time() - 30)))
+    assert list_page().total_items == 7  # waited 0 s, under the cap: one retry
+
+
+def test_retry_429_http_date_ahead_is_busy_for_that_long() -> None:
+    api.use_transport(_busy_once(http_date(time.time() + 120)))
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert 118 <= info.value.retry_after <= 120  # an HTTP date has whole seconds
+    assert info.value.status == 429
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "Sun, 06 Nov 1994 08:50:17 GMT",  # IMF-fixdate
+        "Sunday, 06-Nov-94 08:50:17 GMT",  # obsolete RFC 850 form
+        "Sun Nov  6 08:50:17 1994",  # obsolete asctime form
+    ],
+)
+def test_retry_429_http_date_counts_from_the_upstreams_clock(retry_after: str) -> None:
+    # The upstream's clock says 08:49:37: 40 s to wait, whatever this machine's clock says.
+    api.use_transport(_busy_once(retry_after, date="Sun, 06 Nov 1994 08:49:37 GMT"))
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert info.value.retry_after == 40
+    assert "try again in 40 s" in info.value.message
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [("7200", 3600), ("soon", 1), ("", 1)])
+def test_retry_429_retry_after_is_capped_or_defaults(retry_after: str, expected: float) -> None:
+    api.use_transport(_busy_once(retry_after))
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert info.value.retry_after == expected
 
 
 # --- other errors ----------------------------------------------------------------------

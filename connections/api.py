@@ -280,10 +280,12 @@ def _new_correlation_id() -> str:
 @sensitive_variables("body")
 def _fetch_token(credentials: Credentials, correlation_id: str) -> TokenResponse:
     body = {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
+    # A connection of its own, closed after the answer: a server that answers early (a
+    # fault, a 503) may leave this body unread on a kept-alive connection, and the next
+    # request on it would be parsed from the leftover bytes, the client secret among them.
+    headers = {"X-Request-ID": correlation_id, "Connection": "close"}
     try:
-        response = http_client().post(
-            "/oauth2/token", json=body, headers={"X-Request-ID": correlation_id}
-        )
+        response = http_client().post("/oauth2/token", json=body, headers=headers)
     except httpx.HTTPError as exc:
         log.warning("upstream token call failed: %s ref=%s", type(exc).__name__, correlation_id)
         raise ApiUnavailable(

@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,8 @@ from django.utils.http import http_date
 
 from connections import api
 from connections.query import ListQuery
-from sandbox import ORGS_BY_SLUG, SandboxApp
+from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp
+from sandbox.server import make_server
 
 DEMO = ORGS_BY_SLUG["demo-lender"]
 DATA_PATH = "/v1-beta/host-connections"
@@ -773,3 +775,97 @@ def test_error_log_has_path_but_no_query(
         )
     assert "/host-connections" in caplog.text
     assert "private-needle" not in caplog.text
+
+
+# --- over a real socket: the loopback sandbox server -----------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings: Any) -> Iterator[SandboxApp]:
+    """The sandbox's HTTP server on a free loopback port, as hostadmin's upstream."""
+    app = SandboxApp(Dataset(rows_per_org=30))
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    settings.UPSTREAM_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}/v1-beta"
+    api.use_transport(None)  # the real network client, built on first use
+    try:
+        yield app
+    finally:
+        api.use_transport(None)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_live_faults_on_kept_alive_connections_do_not_poison_later_calls(
+    live_sandbox: SandboxApp,
+) -> None:
+    """Issue 12, item 10: a 401 then a 503 on the token call, then steady traffic."""
+    assert list_page().total_items == 32
+    live_sandbox.faults.add("expire_tokens", path="/host-connections")
+    live_sandbox.faults.add("status_503", path="/oauth2/token")
+    with pytest.raises(api.ApiUnavailable):
+        list_page()  # 401, the token refreshed: 503
+    pages = [list_page() for _ in range(5)]
+    assert [page.total_items for page in pages] == [32] * 5
+    assert all(s.method in ("GET", "POST") for s in live_sandbox.seen)
+
+
+class _SloppyUpstream(BaseHTTPRequestHandler):
+    """An upstream that answers its first token request 503 without reading the body and
+    keeps the connection open: a request sent after it on that connection would be parsed
+    from the leftover body (the client secret)."""
+
+    protocol_version = "HTTP/1.1"
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def parse_request(self) -> bool:
+        self.server.seen.append((self.client_address[1], self.raw_requestline))
+        return super().parse_request()
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.server.token_calls += 1
+        if self.server.token_calls == 1:
+            entry = {"loc": [], "msg": "Down", "type": "t", "code": "service_under_maintenance"}
+            return self._answer(503, {"detail": [entry]})
+        self.rfile.read(int(self.headers["Content-Length"]))
+        return self._answer(200, {"access_token": "tok", "expires_in": 3600})
+
+    def do_GET(self) -> None:
+        return self._answer(200, {"items": [], "total_items": 5})
+
+
+def test_token_connection_is_not_reused_after_the_token_call(settings: Any) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SloppyUpstream)
+    server.seen, server.token_calls = [], 0
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    settings.UPSTREAM_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}/v1-beta"
+    api.use_transport(None)
+    try:
+        with pytest.raises(api.ApiUnavailable):
+            list_page()  # the token call: 503, its body left unread
+        assert list_page().total_items == 5
+        assert list_page().total_items == 5
+    finally:
+        api.use_transport(None)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    lines = [line for _, line in server.seen]
+    assert [line.split(b" ")[0] for line in lines] == [b"POST", b"POST", b"GET", b"GET"]
+    ports = [port for port, _ in server.seen]
+    assert len(set(ports[:2])) == 2  # the second token call came on a new connection
+    assert ports[2] == ports[3] != ports[1]  # data calls share theirs, not the token's

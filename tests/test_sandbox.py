@@ -5,7 +5,9 @@ Driven in-process through ``SandboxTransport``; one test runs the real HTTP serv
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -971,6 +973,121 @@ def test_server_control_endpoint_and_dropped_connection(
         assert list_rows(client, headers).status_code == 200
         assert client.delete(f"{url}/_sandbox/faults").status_code == 200
     assert app.faults.rules == []
+
+
+def _token_body(slug: str = "demo-lender") -> dict[str, str]:
+    org = ORGS_BY_SLUG[slug]
+    return {"client_id": org.client_id, "client_secret": org.client_secret}
+
+
+EARLY_ANSWERS: dict[str, tuple[str, str, str, int]] = {
+    # name: (fault kind on the path, or ""), method, path, the status of the early answer
+    "fault_503": ("status_503", "POST", "/oauth2/token", 503),
+    "fault_429": ("status_429", "POST", "/oauth2/token", 429),
+    "fault_bad_json": ("bad_json", "POST", "/oauth2/token", 200),
+    "405": ("", "POST", "/host-connections", 405),
+    "404": ("", "POST", "/nowhere", 404),
+    "401": ("", "GET", "/host-connections", 401),
+    "422": ("", "GET", "/host-connections/not-a-uuid", 422),  # with a good token
+}
+
+
+@pytest.mark.parametrize("name", sorted(EARLY_ANSWERS))
+def test_server_early_answers_read_the_body_first(
+    live_server_url: tuple[str, SandboxApp], name: str
+) -> None:
+    """A kept-alive connection is never left with body bytes the next request would be
+    parsed from (it once answered 405 to every request after a 503, forever)."""
+    url, app = live_server_url
+    kind, method, path, status = EARLY_ANSWERS[name]
+    if kind:
+        app.faults.add(kind, path=path)
+    headers = {}
+    if status == 422:
+        with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, trust_env=False) as other:
+            headers = headers_for(other)
+        app.seen.clear()
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, limits=one, trust_env=False) as c:
+        early = c.request(method, path, json=_token_body(), headers=headers)
+        assert early.status_code == status
+        after = c.post("/oauth2/token", json=_token_body())
+        assert after.status_code == 200, after.text
+        assert after.json()["expires_in"] == 3600
+        # The same socket carried both: the connection was kept alive, and clean.
+        assert early.extensions["network_stream"] is after.extensions["network_stream"]
+    assert [s.method for s in app.seen] == [method, "POST"]
+
+
+def test_server_chunked_body_is_411_and_closes(live_server_url: tuple[str, SandboxApp]) -> None:
+    url, app = live_server_url
+    with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, trust_env=False) as client:
+        chunks = iter([b'{"client_id": "sandbox-demo-lender", ', b'"client_secret": "x"}'])
+        response = client.post("/oauth2/token", content=chunks)
+        assert_error(response, 411, "length_required")
+        assert response.headers["connection"] == "close"
+        assert client.post("/oauth2/token", json=_token_body()).status_code == 200
+    assert [s.method for s in app.seen] == ["POST"]  # the refused one never reached the app
+
+
+def _raw_exchange(url: str, request: bytes) -> tuple[bytes, bool]:
+    """Send raw bytes; the answer and whether the server then closed the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", head)[1])  # type: ignore[index]
+        while len(body) < length:
+            body += sock.recv(65536)
+        sock.settimeout(0.5)
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:  # still open, waiting for the next request
+            closed = False
+    return head + b"\r\n\r\n" + body, closed
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (b"Content-Length: +5\r\n", b"400"),
+        (b"Content-Length: 5_0\r\n", b"400"),
+        (b"Content-Length: \xd9\xa5\r\n", b"400"),  # an Arabic-Indic five
+        (b"Content-Length: -1\r\n", b"400"),
+        (b"Content-Length: 5\r\nContent-Length: 6\r\n", b"400"),
+        (b"Content-Length: 2097152\r\n", b"413"),
+    ],
+)
+def test_server_unreadable_body_length_is_refused_and_closes(
+    live_server_url: tuple[str, SandboxApp], headers: bytes, status: bytes
+) -> None:
+    url, app = live_server_url
+    request = b"POST /v1-beta/oauth2/token HTTP/1.1\r\nHost: sandbox\r\n" + headers + b"\r\n{}"
+    answer, closed = _raw_exchange(url, request)
+    assert answer.startswith(b"HTTP/1.1 " + status)
+    assert b"Connection: close" in answer
+    assert b'"detail": [{"loc": ["header"]' in answer
+    assert closed
+    assert not app.seen
+
+
+def test_server_body_with_an_exact_length_keeps_the_connection(
+    live_server_url: tuple[str, SandboxApp],
+) -> None:
+    url, _ = live_server_url
+    body = json.dumps(_token_body()).encode()
+    request = (
+        b"POST /v1-beta/oauth2/token HTTP/1.1\r\nHost: sandbox\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    answer, closed = _raw_exchange(url, request)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"access_token" in answer
+    assert not closed
 
 
 def test_sandbox_fault_control_endpoint(sandbox: SandboxApp) -> None:

@@ -1,6 +1,7 @@
 """The MyCreditApp API client: the only module that talks to the upstream.
 
-One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client;
+One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client
+and fetched by one process at a time (a lock in that cache, shared by every instance);
 bounded, jittered retries for GETs; every failure becomes an ``ApiError`` whose message
 is fit for a user and carries a correlation id that is also logged. Tokens and secrets
 never appear in exceptions or logs.
@@ -113,6 +114,11 @@ class Credentials:
         ).hexdigest()[:24]
         return f"hostadmin:upstream-token:{digest}"
 
+    @property
+    def lock_key(self) -> str:
+        """Held in the shared cache by the one process fetching this client's token."""
+        return f"{self.cache_key}:lock"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -192,7 +198,8 @@ class ApiRejected(ApiError):
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
-_token_locks: dict[str, threading.Lock] = {}
+_POOL_TIMEOUT = 2.0  # seconds to wait for a free pooled connection
+_TOKEN_LOCK_POLL = 0.02  # seconds between two looks at the cache while another fetches
 
 
 def http_client() -> httpx.Client:
@@ -221,7 +228,9 @@ def _build_client(transport: httpx.BaseTransport | None) -> httpx.Client:
         base_url=settings.UPSTREAM_BASE_URL,
         transport=transport,
         timeout=httpx.Timeout(
-            settings.UPSTREAM_READ_TIMEOUT, connect=settings.UPSTREAM_CONNECT_TIMEOUT, pool=2.0
+            settings.UPSTREAM_READ_TIMEOUT,
+            connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+            pool=_POOL_TIMEOUT,
         ),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         follow_redirects=False,
@@ -246,21 +255,47 @@ def get_host_connection(caller: Caller, host_org_id: uuid.UUID) -> HostConnectio
 
 
 def access_token(credentials: Credentials, *, correlation_id: str = "") -> str:
-    """A cached token for these credentials; one fetch at a time per API client."""
+    """A cached token for these credentials. One fetch at a time per API client across
+    every process that shares the cache: the fetcher holds a lock in the cache
+    (``cache.add`` is atomic), the others wait for its token, at most as long as one
+    fetch may take; a lock left by a process that died expires after that time."""
     token = cache.get(credentials.cache_key)
     if token:
         return str(token)
-    with _client_lock:
-        lock = _token_locks.setdefault(credentials.cache_key, threading.Lock())
-    with lock:
-        token = cache.get(credentials.cache_key)  # another thread may have fetched it
+    correlation_id = correlation_id or _new_correlation_id()
+    longest = _longest_token_fetch()
+    deadline = time.monotonic() + longest + 1
+    owner = uuid.uuid4().hex
+    while not cache.add(credentials.lock_key, owner, timeout=math.ceil(longest)):
+        if time.monotonic() > deadline:
+            log.warning("gave up waiting for another process's token fetch ref=%s", correlation_id)
+            raise ApiUnavailable(
+                "Signing in to the API takes too long; try again in a moment.",
+                correlation_id=correlation_id,
+            )
+        time.sleep(_TOKEN_LOCK_POLL)
+        token = cache.get(credentials.cache_key)
         if token:
             return str(token)
-        fresh = _fetch_token(credentials, correlation_id or _new_correlation_id())
+    try:
+        token = cache.get(credentials.cache_key)  # stored by the fetch we waited for
+        if token:
+            return str(token)
+        fresh = _fetch_token(credentials, correlation_id)
         # Stop using a token shortly before it expires.
         ttl = max(1, fresh.expires_in - min(60, fresh.expires_in // 10))
         cache.set(credentials.cache_key, fresh.access_token, ttl)
         return fresh.access_token
+    finally:
+        # Not atomic, but the lock only expires under us after a fetch past its timeouts.
+        if cache.get(credentials.lock_key) == owner:
+            cache.delete(credentials.lock_key)
+
+
+def _longest_token_fetch() -> float:
+    """Seconds one token call may take by its timeouts: a pooled connection, connecting,
+    writing the body and reading the answer."""
+    return _POOL_TIMEOUT + settings.UPSTREAM_CONNECT_TIMEOUT + 2 * settings.UPSTREAM_READ_TIMEOUT
 
 
 def forget_token(credentials: Credentials) -> None:
@@ -330,7 +365,7 @@ def _get(
                 timeout=httpx.Timeout(
                     min(settings.UPSTREAM_READ_TIMEOUT, max(remaining, 0.1)),
                     connect=min(settings.UPSTREAM_CONNECT_TIMEOUT, max(remaining, 0.1)),
-                    pool=2.0,
+                    pool=_POOL_TIMEOUT,
                 ),
             )
         except httpx.HTTPError as exc:

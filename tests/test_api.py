@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,7 +28,7 @@ from django.utils.http import http_date
 
 from connections import api
 from connections.query import ListQuery
-from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp
+from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
 from sandbox.server import make_server
 
 DEMO = ORGS_BY_SLUG["demo-lender"]
@@ -368,7 +372,7 @@ def test_token_kept_in_django_cache(sandbox: SandboxApp) -> None:
 
 
 def test_token_no_stampede_from_concurrent_calls(sandbox: SandboxApp) -> None:
-    # A slow token endpoint: without the per-client lock every thread would fetch one.
+    # A slow token endpoint: without the token lock every thread would fetch one.
     sandbox.faults.add("latency", path="/oauth2/token", seconds=0.05, times=None)
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
@@ -390,6 +394,138 @@ def test_token_no_stampede_from_concurrent_calls(sandbox: SandboxApp) -> None:
     assert len(pages) == 8
     assert sandbox.tokens_issued == 1
     assert token_requests(sandbox) == 1
+
+
+def _token_of_another_instance(sandbox: SandboxApp) -> str:
+    """A token fetched by someone else (another hostadmin instance), not through api."""
+    with httpx.Client(transport=SandboxTransport(sandbox), base_url="http://s/v1-beta") as c:
+        body = {"client_id": DEMO.client_id, "client_secret": DEMO.client_secret}
+        return str(c.post("/oauth2/token", json=body).json()["access_token"])
+
+
+def test_token_waits_for_the_fetch_of_another_instance(sandbox: SandboxApp) -> None:
+    theirs = _token_of_another_instance(sandbox)
+    assert cache.add(creds().lock_key, "another-instance", 30)  # it is fetching
+    store = threading.Timer(0.2, lambda: cache.set(creds().cache_key, theirs, 3600))
+    store.start()
+    page = list_page()
+    store.join()
+    assert page.total_items == 302
+    assert sandbox.tokens_issued == 1  # theirs: this process fetched none
+    assert sandbox.seen[-1].headers["authorization"] == f"Bearer {theirs}"
+
+
+def test_token_lock_of_a_dead_instance_expires(sandbox: SandboxApp) -> None:
+    cache.add(creds().lock_key, "dead-instance", 0.3)  # it never stores a token
+    started = time.monotonic()
+    assert list_page().items
+    assert time.monotonic() - started >= 0.3  # waited for the lock to expire, then fetched
+    assert token_requests(sandbox) == 1
+    assert cache.get(creds().lock_key) is None  # and released its own
+
+
+def test_token_wait_for_another_instance_is_bounded(sandbox: SandboxApp, settings: Any) -> None:
+    settings.UPSTREAM_CONNECT_TIMEOUT = 0.1
+    settings.UPSTREAM_READ_TIMEOUT = 0.1
+    cache.add(creds().lock_key, "stuck-instance", 60)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    assert "takes too long" in info.value.message
+    assert info.value.retryable
+    assert token_requests(sandbox) == 0 and data_requests(sandbox) == 0
+
+
+def test_token_lock_released_after_a_failed_fetch(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_503", path="/oauth2/token")
+    with pytest.raises(api.ApiUnavailable):
+        list_page()
+    assert cache.get(creds().lock_key) is None
+    assert list_page().items  # fetched at once, not after the lock's expiry
+    assert token_requests(sandbox) == 2
+
+
+REDIS_13 = "redis://127.0.0.1:6379/13"
+_INSTANCE = """
+import hashlib, sys, threading
+import django
+django.setup()
+from connections import api
+credentials = api.Credentials(
+    client_id=sys.argv[1], client_secret=sys.argv[2], requester_org_id=sys.argv[3]
+)
+tokens = []
+threads = [
+    threading.Thread(target=lambda: tokens.append(api.access_token(credentials)))
+    for _ in range(4)
+]
+print("ready", flush=True)
+sys.stdin.readline()
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(" ".join(hashlib.sha256(token.encode()).hexdigest() for token in tokens), flush=True)
+"""
+
+
+@pytest.fixture
+def redis_13() -> Iterator[str]:
+    """Redis database 13 (flushed before and after), the cache two processes share."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_13, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379: two processes need it to share")
+    client.flushdb()
+    yield REDIS_13
+    client.flushdb()
+    client.close()
+
+
+def test_token_one_fetch_across_two_processes(
+    live_sandbox: SandboxApp, redis_13: str, settings: Any
+) -> None:
+    """Two hostadmin processes sharing Redis, 4 threads each, all asking at once."""
+    live_sandbox.faults.add("latency", path="/oauth2/token", seconds=0.3, times=None)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hostadmin.settings",
+        "REDIS_URL": redis_13,
+        "UPSTREAM_BASE_URL": settings.UPSTREAM_BASE_URL,  # the loopback sandbox
+    }
+    args = [sys.executable, "-c", _INSTANCE, DEMO.client_id, DEMO.client_secret, DEMO.id]
+    root = Path(__file__).resolve().parent.parent
+    procs = [
+        subprocess.Popen(
+            args,
+            cwd=root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready", proc.stderr
+        for proc in procs:  # both go at once
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    digests = [digest for out, _ in outputs for digest in out.split()]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    assert len(digests) == 8
+    assert len(set(digests)) == 1  # every thread of both processes got the same token
+    assert live_sandbox.tokens_issued == 1
 
 
 def test_token_refreshed_once_on_401(sandbox: SandboxApp) -> None:

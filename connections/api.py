@@ -1,6 +1,7 @@
 """The MyCreditApp API client: the only module that talks to the upstream.
 
-One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client;
+One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client
+and fetched by one process at a time (a lock in that cache, shared by every instance);
 bounded, jittered retries for GETs; every failure becomes an ``ApiError`` whose message
 is fit for a user and carries a correlation id that is also logged. Tokens and secrets
 never appear in exceptions or logs.
@@ -9,21 +10,26 @@ never appear in exceptions or logs.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import random
+import re
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.http import parse_http_date
 from django.views.decorators.debug import sensitive_variables
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from connections.query import ListQuery
 
@@ -44,7 +50,16 @@ def _as_utc(value: datetime) -> datetime:
         return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# RFC 3339 allows a 60th second (a leap second, ``2016-12-31T23:59:60Z``); Python's
+# datetime has none, so it reads as the last microsecond of that minute.
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):60(?:[.,]\d+)?(?=[Zz+-]|$)")
+
+
+def _leap_second(value: Any) -> Any:
+    return _LEAP_SECOND.sub(r"\1:59.999999", value, count=1) if isinstance(value, str) else value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_leap_second), AfterValidator(_as_utc)]
 
 
 class HostConnection(BaseModel):
@@ -98,6 +113,11 @@ class Credentials:
             f"{self.client_id}\0{self.client_secret}\0{self.requester_org_id}".encode()
         ).hexdigest()[:24]
         return f"hostadmin:upstream-token:{digest}"
+
+    @property
+    def lock_key(self) -> str:
+        """Held in the shared cache by the one process fetching this client's token."""
+        return f"{self.cache_key}:lock"
 
 
 @dataclass(frozen=True)
@@ -178,7 +198,8 @@ class ApiRejected(ApiError):
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
-_token_locks: dict[str, threading.Lock] = {}
+_POOL_TIMEOUT = 2.0  # seconds to wait for a free pooled connection
+_TOKEN_LOCK_POLL = 0.02  # seconds between two looks at the cache while another fetches
 
 
 def http_client() -> httpx.Client:
@@ -207,7 +228,9 @@ def _build_client(transport: httpx.BaseTransport | None) -> httpx.Client:
         base_url=settings.UPSTREAM_BASE_URL,
         transport=transport,
         timeout=httpx.Timeout(
-            settings.UPSTREAM_READ_TIMEOUT, connect=settings.UPSTREAM_CONNECT_TIMEOUT, pool=2.0
+            settings.UPSTREAM_READ_TIMEOUT,
+            connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+            pool=_POOL_TIMEOUT,
         ),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         follow_redirects=False,
@@ -232,21 +255,47 @@ def get_host_connection(caller: Caller, host_org_id: uuid.UUID) -> HostConnectio
 
 
 def access_token(credentials: Credentials, *, correlation_id: str = "") -> str:
-    """A cached token for these credentials; one fetch at a time per API client."""
+    """A cached token for these credentials. One fetch at a time per API client across
+    every process that shares the cache: the fetcher holds a lock in the cache
+    (``cache.add`` is atomic), the others wait for its token, at most as long as one
+    fetch may take; a lock left by a process that died expires after that time."""
     token = cache.get(credentials.cache_key)
     if token:
         return str(token)
-    with _client_lock:
-        lock = _token_locks.setdefault(credentials.cache_key, threading.Lock())
-    with lock:
-        token = cache.get(credentials.cache_key)  # another thread may have fetched it
+    correlation_id = correlation_id or _new_correlation_id()
+    longest = _longest_token_fetch()
+    deadline = time.monotonic() + longest + 1
+    owner = uuid.uuid4().hex
+    while not cache.add(credentials.lock_key, owner, timeout=math.ceil(longest)):
+        if time.monotonic() > deadline:
+            log.warning("gave up waiting for another process's token fetch ref=%s", correlation_id)
+            raise ApiUnavailable(
+                "Signing in to the API takes too long; try again in a moment.",
+                correlation_id=correlation_id,
+            )
+        time.sleep(_TOKEN_LOCK_POLL)
+        token = cache.get(credentials.cache_key)
         if token:
             return str(token)
-        fresh = _fetch_token(credentials, correlation_id or _new_correlation_id())
+    try:
+        token = cache.get(credentials.cache_key)  # stored by the fetch we waited for
+        if token:
+            return str(token)
+        fresh = _fetch_token(credentials, correlation_id)
         # Stop using a token shortly before it expires.
         ttl = max(1, fresh.expires_in - min(60, fresh.expires_in // 10))
         cache.set(credentials.cache_key, fresh.access_token, ttl)
         return fresh.access_token
+    finally:
+        # Not atomic, but the lock only expires under us after a fetch past its timeouts.
+        if cache.get(credentials.lock_key) == owner:
+            cache.delete(credentials.lock_key)
+
+
+def _longest_token_fetch() -> float:
+    """Seconds one token call may take by its timeouts: a pooled connection, connecting,
+    writing the body and reading the answer."""
+    return _POOL_TIMEOUT + settings.UPSTREAM_CONNECT_TIMEOUT + 2 * settings.UPSTREAM_READ_TIMEOUT
 
 
 def forget_token(credentials: Credentials) -> None:
@@ -266,10 +315,12 @@ def _new_correlation_id() -> str:
 @sensitive_variables("body")
 def _fetch_token(credentials: Credentials, correlation_id: str) -> TokenResponse:
     body = {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
+    # A connection of its own, closed after the answer: a server that answers early (a
+    # fault, a 503) may leave this body unread on a kept-alive connection, and the next
+    # request on it would be parsed from the leftover bytes, the client secret among them.
+    headers = {"X-Request-ID": correlation_id, "Connection": "close"}
     try:
-        response = http_client().post(
-            "/oauth2/token", json=body, headers={"X-Request-ID": correlation_id}
-        )
+        response = http_client().post("/oauth2/token", json=body, headers=headers)
     except httpx.HTTPError as exc:
         log.warning("upstream token call failed: %s ref=%s", type(exc).__name__, correlation_id)
         raise ApiUnavailable(
@@ -314,7 +365,7 @@ def _get(
                 timeout=httpx.Timeout(
                     min(settings.UPSTREAM_READ_TIMEOUT, max(remaining, 0.1)),
                     connect=min(settings.UPSTREAM_CONNECT_TIMEOUT, max(remaining, 0.1)),
-                    pool=2.0,
+                    pool=_POOL_TIMEOUT,
                 ),
             )
         except httpx.HTTPError as exc:
@@ -366,12 +417,25 @@ def _backoff(attempt: int, deadline: float) -> None:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    raw = response.headers.get("Retry-After", "")
+    """Seconds to wait: ``Retry-After`` is delay-seconds or an HTTP date (RFC 9110 10.2.3),
+    a date counted from the answer's own ``Date`` when it has one (the upstream's clock,
+    whatever ours says). 1 s when unreadable; 0 to 3600 s."""
+    raw = response.headers.get("Retry-After", "").strip()
     try:
         wait = float(raw)
     except ValueError:
-        return 1.0
+        try:
+            wait = parse_http_date(raw) - _sent_at(response)
+        except ValueError:
+            return 1.0
     return min(max(wait, 0.0), 3600.0) if math.isfinite(wait) else 1.0
+
+
+def _sent_at(response: httpx.Response) -> float:
+    try:
+        return float(parse_http_date(response.headers.get("Date", "")))
+    except ValueError:
+        return time.time()
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -417,10 +481,26 @@ def _error_for(response: httpx.Response, correlation_id: str) -> ApiError:
     return ApiContractError(f"The API answered an unexpected status {status}.", **kwargs)
 
 
+def _json_number(text: str) -> Decimal:
+    """A JSON number with a fraction or an exponent, read exactly: JSON has one number
+    type, so an integer of the contract may come as ``1e20`` or ``3.0`` (a fraction is
+    refused by the model). Python's own bound on integers read from text applies."""
+    number = Decimal(text)
+    if number and number.adjusted() >= sys.int_info.default_max_str_digits:
+        raise ValueError("number out of range")
+    return number
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse(model: type[_Model], response: httpx.Response, correlation_id: str) -> _Model:
     try:
-        return model.model_validate_json(response.content)
-    except ValidationError:
+        data = json.loads(response.content, parse_float=_json_number, parse_constant=_not_json)
+        return model.model_validate(data)
+    # ValidationError and JSONDecodeError are ValueErrors; RecursionError: absurd nesting.
+    except (ValueError, RecursionError):
         log.warning(
             "upstream %s sent a body that breaks the contract ref=%s",
             response.request.url.path,

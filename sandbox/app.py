@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import jwt
+from pydantic import BaseModel, Field, StringConstraints
 
 from sandbox.data import (
     ACTION_TYPES,
@@ -34,11 +36,11 @@ from sandbox.data import (
     STATUSES,
     Dataset,
 )
+from sandbox.parsing import boolean, integer, json_body, uuid_text
 
 PREFIX = "/v1-beta"
 _SIGNING_KEY = "sandbox-signing-key-not-a-secret"
-_TRUE = {"true", "1", "yes", "on", "t", "y"}
-_FALSE = {"false", "0", "no", "off", "f", "n"}
+FAULT_KINDS = r"^(latency|timeout|drop|expire_tokens|bad_json|bad_shape|status_429|status_5\d\d)$"
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -60,11 +62,12 @@ class FaultRule:
     It applies to requests whose path contains ``path`` (all when empty), skips the
     first ``after`` matching requests, then fires ``times`` times (forever when None)."""
 
-    kind: str
+    kind: Annotated[str, Field(pattern=FAULT_KINDS)]
     path: str = ""
-    times: int | None = 1
-    after: int = 0
-    seconds: float = 0.0  # latency/timeout length, or Retry-After for 429
+    times: Annotated[int, Field(ge=0)] | None = 1
+    after: Annotated[int, Field(ge=0)] = 0
+    # latency/timeout length, or Retry-After for 429
+    seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 0.0
     seen: int = 0
 
     def take(self, path: str) -> bool:
@@ -117,8 +120,51 @@ class Seen:
     headers: dict[str, str]
 
 
-def _error(status: int, code: str, msg: str, loc: list[Any] | None = None, typ: str = "") -> Any:
-    return status, {"detail": [{"loc": loc or [], "msg": msg, "type": typ or code, "code": code}]}
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _error(
+    status: int,
+    code: str,
+    msg: str,
+    loc: list[Any] | None = None,
+    typ: str = "",
+    headers: list[tuple[str, str]] | None = None,
+) -> Answer:
+    entry = {"loc": loc or [], "msg": msg, "type": typ or code, "code": code}
+    return Answer(status, {"detail": [entry]}, headers or [])
+
+
+def _invalid(details: list[dict[str, Any]]) -> Answer:
+    return Answer(422, {"detail": details})
+
+
+def _unauthorized(code: str, msg: str, *, token_given: bool = True) -> Answer:
+    """RFC 6750: every 401 names the scheme, and says why when a token was refused."""
+    challenge = "Bearer"
+    if token_given:
+        challenge = f'Bearer error="invalid_token", error_description="{msg}"'
+    return _error(401, code, msg, headers=[("WWW-Authenticate", challenge)])
+
+
+def _not_allowed(allowed: str) -> Answer:
+    return _error(405, "method_not_allowed", "Method not allowed.", headers=[("Allow", allowed)])
+
+
+class TokenRequest(BaseModel):
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    client_secret: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class FaultsRequest(BaseModel):
+    """The body of ``POST /_sandbox/faults``."""
+
+    rules: list[FaultRule] = []
+    latency_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class SandboxApp:
@@ -140,18 +186,30 @@ class SandboxApp:
     # --- WSGI entry ------------------------------------------------------------------
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            answer = self._answer(environ)
+        except Fault:
+            raise  # the server or the transport acts it out (a timeout, a drop)
+        except Exception:
+            # A real server answers its own bugs in the contract's error shape, too.
+            environ["wsgi.errors"].write(traceback.format_exc())
+            answer = _error(500, "internal_error", "Internal server error.")
+        if isinstance(answer.body, bytes):
+            return self._send(start_response, answer.status, answer.body, answer.headers)
+        return self._json(start_response, answer.status, answer.body, answer.headers)
+
+    def _answer(self, environ: Environ) -> Answer:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         headers = {
             k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
         }
         if path.startswith("/_sandbox/"):
-            return self._control(environ, method, path, start_response)
+            return self._control(environ, method, path)
         self.seen.append(Seen(method, path, environ.get("QUERY_STRING", ""), headers))
 
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
-        extra_headers: list[tuple[str, str]] = []
         for rule in self.faults.fired(path):
             if rule.kind == "latency":
                 time.sleep(rule.seconds)
@@ -160,39 +218,30 @@ class SandboxApp:
             elif rule.kind == "expire_tokens":
                 self._token_generation += 1
             elif rule.kind == "bad_json":
-                return self._send(start_response, 200, b"{not json", [])
+                return Answer(200, b"{not json")
             elif rule.kind == "bad_shape":
-                return self._json(start_response, 200, {"items": "nope"})
+                return Answer(200, {"items": "nope"})
             elif rule.kind == "status_429":
-                extra_headers.append(("Retry-After", str(int(rule.seconds or 1))))
-                status, body = _error(429, "rate_limited", "Too many requests.")
-                return self._json(start_response, status, body, extra_headers)
+                retry_after = [("Retry-After", str(int(rule.seconds or 1)))]
+                return _error(429, "rate_limited", "Too many requests.", headers=retry_after)
             elif rule.kind == "status_503":
-                status, body = _error(
-                    503, "service_under_maintenance", "The service is under maintenance."
-                )
-                return self._json(start_response, status, body)
+                return _error(503, "service_under_maintenance", "The service is under maintenance.")
             elif rule.kind.startswith("status_"):
-                code = int(rule.kind.removeprefix("status_"))
-                status, body = _error(code, "internal_error", "Internal server error.")
-                return self._json(start_response, status, body)
+                status = int(rule.kind.removeprefix("status_"))  # 5xx, by FAULT_KINDS
+                return _error(status, "internal_error", "Internal server error.")
+        return self._route(environ, method, path, headers)
 
-        status, body = self._route(environ, method, path, headers)
-        return self._json(start_response, status, body)
-
-    def _route(
-        self, environ: Environ, method: str, path: str, headers: dict[str, str]
-    ) -> tuple[int, Any]:
+    def _route(self, environ: Environ, method: str, path: str, headers: dict[str, str]) -> Answer:
         if not path.startswith(PREFIX):
             return _error(404, "not_found", "Not found.")
         path = path[len(PREFIX) :]
         if path == "/oauth2/token":
             if method != "POST":
-                return _error(405, "method_not_allowed", "Method not allowed.")
+                return _not_allowed("POST")
             return self._token(environ)
         if path == "/host-connections" or path.startswith("/host-connections/"):
             if method != "GET":
-                return _error(405, "method_not_allowed", "Method not allowed.")
+                return _not_allowed("GET")
             denied, org_id = self._authorize(headers)
             if denied is not None:
                 return denied
@@ -203,36 +252,19 @@ class SandboxApp:
 
     # --- endpoints -------------------------------------------------------------------
 
-    def _token(self, environ: Environ) -> tuple[int, Any]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            body = json.loads(raw or b"null")
-        except (ValueError, KeyError):
-            return _error(422, "json_invalid", "Body is not valid JSON.", ["body"])
-        if not isinstance(body, dict):
-            return _error(422, "model_attributes_type", "Body must be an object.", ["body"])
-        details = []
-        for name, limit in (("client_id", 128), ("client_secret", 64)):
-            value = body.get(name)
-            if not isinstance(value, str) or not 1 <= len(value) <= limit:
-                details.append(
-                    {
-                        "loc": ["body", name],
-                        "msg": f"{name} must be a string of 1 to {limit} characters",
-                        "type": "string_type",
-                        "code": "validation_error",
-                    }
-                )
-        if details:
-            return 422, {"detail": details}
-        org = self._clients.get(body["client_id"])
-        if org is None or org.client_secret != body["client_secret"]:
+    def _token(self, environ: Environ) -> Answer:
+        body = json_body(TokenRequest, _read(environ))
+        if isinstance(body, list):
+            return _invalid(body)
+        org = self._clients.get(body.client_id)
+        if org is None or org.client_secret != body.client_secret:
+            # RFC 9110: a 401 always carries a challenge (the API's one scheme).
             return _error(
                 401,
                 "oauth_invalid_client_credentials",
                 "The client authentication failed!",
                 typ="oauth",
+                headers=[("WWW-Authenticate", "Bearer")],
             )
         now = int(time.time())
         token = jwt.encode(
@@ -248,26 +280,27 @@ class SandboxApp:
             algorithm="HS256",
         )
         self.tokens_issued += 1
-        return 200, {"access_token": token, "expires_in": self.token_ttl}
+        return Answer(200, {"access_token": token, "expires_in": self.token_ttl})
 
-    def _authorize(self, headers: dict[str, str]) -> tuple[Any, str]:
-        auth = headers.get("authorization", "")
-        if not auth.startswith("Bearer "):
-            return _error(401, "not_authenticated", "Not authenticated."), ""
+    def _authorize(self, headers: dict[str, str]) -> tuple[Answer | None, str]:
+        # RFC 9110 11.1: the scheme is case-insensitive; RFC 6750: "Bearer" 1*SP token.
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        credentials = credentials.lstrip(" ")
+        if scheme.lower() != "bearer" or not credentials:
+            return _unauthorized("not_authenticated", "Not authenticated.", token_given=False), ""
         try:
-            claims = jwt.decode(auth[7:], _SIGNING_KEY, algorithms=["HS256"])
+            claims = jwt.decode(credentials, _SIGNING_KEY, algorithms=["HS256"])
         except jwt.ExpiredSignatureError:
-            return _error(401, "token_expired", "The access token has expired."), ""
+            return _unauthorized("token_expired", "The access token has expired."), ""
         except jwt.PyJWTError:
-            return _error(401, "invalid_token", "The access token is invalid."), ""
+            return _unauthorized("invalid_token", "The access token is invalid."), ""
         if claims.get("gen") != self._token_generation:
-            return _error(401, "token_expired", "The access token has expired."), ""
+            return _unauthorized("token_expired", "The access token has expired."), ""
         details = []
         ids = {}
         for name in ("requester-organization-id", "target-organization-id"):
-            value = headers.get(name)
             try:
-                ids[name] = str(uuid.UUID(value or ""))
+                ids[name] = uuid_text(headers.get(name, ""))
             except ValueError:
                 details.append(
                     {
@@ -278,7 +311,7 @@ class SandboxApp:
                     }
                 )
         if details:
-            return (422, {"detail": details}), ""
+            return _invalid(details), ""
         requester = ids["requester-organization-id"]
         target = ids["target-organization-id"]
         if requester != claims.get("org"):
@@ -297,7 +330,7 @@ class SandboxApp:
             ), ""
         return None, target
 
-    def _list(self, org_id: str, query_string: str) -> tuple[int, Any]:
+    def _list(self, org_id: str, query_string: str) -> Answer:
         params: dict[str, list[str]] = {}
         for key, value in parse_qsl(query_string, keep_blank_values=True):
             params.setdefault(key, []).append(value)
@@ -328,13 +361,13 @@ class SandboxApp:
                 bad(name, f"Input should be {' or '.join(map(repr, allowed))}", "enum")
             return value
 
-        def integer(name: str) -> int:
+        def whole(name: str) -> int:
             value = last(name)
             if value is None:
                 bad(name, "Field required", "missing")
                 return 0
             try:
-                return int(value)
+                return integer(value)
             except ValueError:
                 bad(name, "Input should be a valid integer", "int_parsing")
                 return 0
@@ -349,21 +382,19 @@ class SandboxApp:
         archived_raw = last("archived")
         archived: bool | None = None
         if archived_raw is not None:
-            if archived_raw.lower() in _TRUE:
-                archived = True
-            elif archived_raw.lower() in _FALSE:
-                archived = False
-            else:
+            try:
+                archived = boolean(archived_raw)
+            except ValueError:
                 bad("archived", "Input should be a valid boolean", "bool_parsing")
         actions = enum_list("active_action_types", ACTION_TYPES, required=False)
-        limit = integer("limit")
+        limit = whole("limit")
         if limit > 100:
             bad("limit", "Input should be less than or equal to 100", "less_than_equal")
-        offset = integer("offset")
+        offset = whole("offset")
         if offset < 0:
             bad("offset", "Input should be greater than or equal to 0", "greater_than_equal")
         if details:
-            return 422, {"detail": details}
+            return _invalid(details)
         rows = self.dataset.query(
             org_id,
             statuses=tuple(sorted(set(statuses or ()))),
@@ -375,11 +406,11 @@ class SandboxApp:
             action_types=tuple(sorted(set(actions))) if actions is not None else None,
         )
         page = rows[offset : offset + max(limit, 0)]
-        return 200, {"items": page, "total_items": len(rows)}
+        return Answer(200, {"items": page, "total_items": len(rows)})
 
-    def _detail(self, org_id: str, raw_id: str) -> tuple[int, Any]:
+    def _detail(self, org_id: str, raw_id: str) -> Answer:
         try:
-            host_id = str(uuid.UUID(raw_id))
+            host_id = uuid_text(raw_id)
         except ValueError:
             return _error(
                 422, "uuid_parsing", "Input should be a valid UUID", ["path", "host_org_id"]
@@ -387,30 +418,27 @@ class SandboxApp:
         row = self.dataset.rows_for(org_id).by_id.get(host_id)
         if row is None:
             return _error(404, "host_connection_not_found", "Host connection not found.")
-        return 200, row
+        return Answer(200, row)
 
     # --- control endpoint (HTTP server only) ----------------------------------------
 
-    def _control(
-        self, environ: Environ, method: str, path: str, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        if path == "/_sandbox/faults" and method == "DELETE":
-            self.faults.clear()
-            return self._json(start_response, 200, {"ok": True})
-        if path == "/_sandbox/faults" and method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            try:
-                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-                rules = [FaultRule(**rule) for rule in body.get("rules", [])]
-                latency = float(body.get("latency_ms", self.faults.latency_ms))
-            except (ValueError, TypeError, AttributeError) as exc:
-                return self._json(start_response, 422, {"detail": [{"msg": str(exc)}]})
-            self.faults.latency_ms = latency
-            self.faults.extend(rules)
-            return self._json(start_response, 200, {"ok": True})
+    def _control(self, environ: Environ, method: str, path: str) -> Answer:
+        if path == "/_sandbox/faults":
+            if method == "DELETE":
+                self.faults.clear()
+                return Answer(200, {"ok": True})
+            if method != "POST":
+                return _not_allowed("POST, DELETE")
+            body = json_body(FaultsRequest, _read(environ) or b"{}")
+            if isinstance(body, list):
+                return _invalid(body)  # nothing half-applied
+            if body.latency_ms is not None:
+                self.faults.latency_ms = body.latency_ms
+            self.faults.extend(body.rules)
+            return Answer(200, {"ok": True})
         if path == "/_sandbox/health":
-            return self._json(start_response, 200, {"ok": True})
-        return self._json(start_response, 404, {"detail": []})
+            return Answer(200, {"ok": True}) if method == "GET" else _not_allowed("GET")
+        return _error(404, "not_found", "Not found.")
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -419,10 +447,10 @@ class SandboxApp:
         start_response: StartResponse,
         status: int,
         body: Any,
-        headers: list[tuple[str, str]] | None = None,
+        headers: list[tuple[str, str]],
     ) -> Iterable[bytes]:
         data = json.dumps(body, separators=(",", ":")).encode()
-        return self._send(start_response, status, data, headers or [])
+        return self._send(start_response, status, data, headers)
 
     @staticmethod
     def _send(
@@ -434,6 +462,8 @@ class SandboxApp:
             403: "Forbidden",
             404: "Not Found",
             405: "Method Not Allowed",
+            411: "Length Required",
+            413: "Content Too Large",
             422: "Unprocessable Entity",
             429: "Too Many Requests",
             500: "Internal Server Error",
@@ -446,3 +476,10 @@ class SandboxApp:
             [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers],
         )
         return [data]
+
+
+def _read(environ: Environ) -> bytes:
+    """The request body: the HTTP server hands it over whole (read before the app runs,
+    within its size limit), and so does the in-process transport."""
+    stream = environ.get("wsgi.input")
+    return stream.read() if stream is not None else b""

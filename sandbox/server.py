@@ -6,6 +6,8 @@ python -m sandbox --port 8100 [--rows 300] [--bench-rows 100000] [--latency-ms 0
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import sys
 import time
 from socketserver import ThreadingMixIn
@@ -14,6 +16,9 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from sandbox.app import Fault, SandboxApp
 from sandbox.data import Dataset
+from sandbox.parsing import content_length
+
+MAX_BODY = 1 << 20  # bytes; a token request is under 300
 
 
 class _Handler(ServerHandler):
@@ -52,8 +57,11 @@ class _RequestHandler(WSGIRequestHandler):
             return
         if not self.parse_request():
             return
+        body = self._read_body()
+        if body is None:
+            return
         handler = _Handler(
-            self.rfile,
+            io.BytesIO(body),
             self.wfile,  # type: ignore[arg-type]
             self.get_stderr(),
             self.get_environ(),
@@ -63,6 +71,44 @@ class _RequestHandler(WSGIRequestHandler):
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
         if handler.status == "599 Dropped":
             self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        """The whole request body, read before the app sees the request: then no early
+        answer (a fault, a 401, 404, 405 or 422) can leave body bytes on a kept-alive
+        connection, where the next request would be parsed from them. ``None`` when the
+        body cannot be read; the request is then answered here and the connection closed."""
+        if "Transfer-Encoding" in self.headers:
+            self._refuse(411, "length_required", "Send the body with a Content-Length.")
+            return None
+        lengths = self.headers.get_all("Content-Length") or ["0"]
+        try:
+            length = content_length(lengths[0])
+        except ValueError:
+            length = -1
+        if length < 0 or len(set(lengths)) > 1:
+            self._refuse(400, "invalid_content_length", "Content-Length is not a length.")
+            return None
+        if length > MAX_BODY:
+            self._refuse(413, "body_too_large", f"The body exceeds {MAX_BODY} bytes.")
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-body
+            self.close_connection = True
+            return None
+        return body
+
+    def _refuse(self, status: int, code: str, msg: str) -> None:
+        """An answer in the contract's error shape that closes the connection."""
+        entry = {"loc": ["header"], "msg": msg, "type": code, "code": code}
+        data = json.dumps({"detail": [entry]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
 
     def handle(self) -> None:
         self.close_connection = True

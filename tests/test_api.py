@@ -6,21 +6,30 @@ produce use ``httpx.MockTransport``. Nothing of ours is patched.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from django.core.cache import cache
+from django.utils.http import http_date
 
 from connections import api
 from connections.query import ListQuery
-from sandbox import ORGS_BY_SLUG, SandboxApp
+from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
+from sandbox.server import make_server
 
 DEMO = ORGS_BY_SLUG["demo-lender"]
 DATA_PATH = "/v1-beta/host-connections"
@@ -182,6 +191,89 @@ def test_detail_converts_offset_timestamps_to_utc() -> None:
     assert item.created_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
 
 
+def _page_transport(
+    total_items: str, created_at: str = "2023-11-07T05:31:56Z"
+) -> httpx.MockTransport:
+    """A list answer whose ``total_items`` is the given JSON text, verbatim."""
+    row = json.dumps(detail_row(host_name="Raw Numbers Ltd", created_at=created_at))
+    body = f'{{"items": [{row}], "total_items": {total_items}}}'.encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1e20", 10**20),
+        ("1E+3", 1000),
+        ("3.0", 3),
+        ("1.2345678901234567890123e22", 12345678901234567890123),  # exact, not a float
+        ("9223372036854775808", 2**63),
+        ("1" + "0" * 40, 10**40),
+    ],
+)
+def test_list_total_items_any_integral_json_number(raw: str, expected: int) -> None:
+    api.use_transport(_page_transport(raw))
+    page = list_page()
+    assert page.total_items == expected
+    assert type(page.total_items) is int
+    assert page.items[0].host_name == "Raw Numbers Ltd"
+
+
+@pytest.mark.parametrize("raw", ["1.5", "-1", "1e-2", "NaN", "Infinity", "-Infinity", "1e5000"])
+def test_list_total_items_not_a_count_is_contract_breach(raw: str) -> None:
+    api.use_transport(_page_transport(raw))
+    with pytest.raises(api.ApiContractError) as info:
+        list_page()
+    assert info.value.code == "contract_breach"
+
+
+def test_list_deeply_nested_body_is_contract_breach() -> None:
+    api.use_transport(_page_transport("[" * 100_000))
+    with pytest.raises(api.ApiContractError) as info:
+        list_page()
+    assert info.value.code == "contract_breach"
+
+
+def test_token_expires_in_with_an_exponent_is_read() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            body = b'{"access_token": "tok-exp", "expires_in": 3.6e3}'
+            return httpx.Response(200, content=body)
+        return httpx.Response(200, json={"items": [], "total_items": 0})
+
+    api.use_transport(httpx.MockTransport(handler))
+    assert list_page().total_items == 0
+    assert cache.get(creds().cache_key) == "tok-exp"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2016-12-31T23:59:60.5", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2017-01-01T08:59:60+09:00", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ],
+)
+def test_list_leap_second_is_read(raw: str, expected: datetime) -> None:
+    api.use_transport(_page_transport("1", created_at=raw))
+    item = list_page().items[0]
+    assert item.created_at == expected
+    assert item.created_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("raw", ["2016-12-31T23:59:61Z", "2016-12-31T23:60:00Z"])
+def test_list_impossible_second_is_contract_breach(raw: str) -> None:
+    api.use_transport(_page_transport("1", created_at=raw))
+    with pytest.raises(api.ApiContractError):
+        list_page()
+
+
 # --- what goes upstream ----------------------------------------------------------------
 
 
@@ -280,7 +372,7 @@ def test_token_kept_in_django_cache(sandbox: SandboxApp) -> None:
 
 
 def test_token_no_stampede_from_concurrent_calls(sandbox: SandboxApp) -> None:
-    # A slow token endpoint: without the per-client lock every thread would fetch one.
+    # A slow token endpoint: without the token lock every thread would fetch one.
     sandbox.faults.add("latency", path="/oauth2/token", seconds=0.05, times=None)
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
@@ -302,6 +394,138 @@ def test_token_no_stampede_from_concurrent_calls(sandbox: SandboxApp) -> None:
     assert len(pages) == 8
     assert sandbox.tokens_issued == 1
     assert token_requests(sandbox) == 1
+
+
+def _token_of_another_instance(sandbox: SandboxApp) -> str:
+    """A token fetched by someone else (another hostadmin instance), not through api."""
+    with httpx.Client(transport=SandboxTransport(sandbox), base_url="http://s/v1-beta") as c:
+        body = {"client_id": DEMO.client_id, "client_secret": DEMO.client_secret}
+        return str(c.post("/oauth2/token", json=body).json()["access_token"])
+
+
+def test_token_waits_for_the_fetch_of_another_instance(sandbox: SandboxApp) -> None:
+    theirs = _token_of_another_instance(sandbox)
+    assert cache.add(creds().lock_key, "another-instance", 30)  # it is fetching
+    store = threading.Timer(0.2, lambda: cache.set(creds().cache_key, theirs, 3600))
+    store.start()
+    page = list_page()
+    store.join()
+    assert page.total_items == 302
+    assert sandbox.tokens_issued == 1  # theirs: this process fetched none
+    assert sandbox.seen[-1].headers["authorization"] == f"Bearer {theirs}"
+
+
+def test_token_lock_of_a_dead_instance_expires(sandbox: SandboxApp) -> None:
+    cache.add(creds().lock_key, "dead-instance", 0.3)  # it never stores a token
+    started = time.monotonic()
+    assert list_page().items
+    assert time.monotonic() - started >= 0.3  # waited for the lock to expire, then fetched
+    assert token_requests(sandbox) == 1
+    assert cache.get(creds().lock_key) is None  # and released its own
+
+
+def test_token_wait_for_another_instance_is_bounded(sandbox: SandboxApp, settings: Any) -> None:
+    settings.UPSTREAM_CONNECT_TIMEOUT = 0.1
+    settings.UPSTREAM_READ_TIMEOUT = 0.1
+    cache.add(creds().lock_key, "stuck-instance", 60)
+    with pytest.raises(api.ApiUnavailable) as info:
+        list_page()
+    assert "takes too long" in info.value.message
+    assert info.value.retryable
+    assert token_requests(sandbox) == 0 and data_requests(sandbox) == 0
+
+
+def test_token_lock_released_after_a_failed_fetch(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_503", path="/oauth2/token")
+    with pytest.raises(api.ApiUnavailable):
+        list_page()
+    assert cache.get(creds().lock_key) is None
+    assert list_page().items  # fetched at once, not after the lock's expiry
+    assert token_requests(sandbox) == 2
+
+
+REDIS_13 = "redis://127.0.0.1:6379/13"
+_INSTANCE = """
+import hashlib, sys, threading
+import django
+django.setup()
+from connections import api
+credentials = api.Credentials(
+    client_id=sys.argv[1], client_secret=sys.argv[2], requester_org_id=sys.argv[3]
+)
+tokens = []
+threads = [
+    threading.Thread(target=lambda: tokens.append(api.access_token(credentials)))
+    for _ in range(4)
+]
+print("ready", flush=True)
+sys.stdin.readline()
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(" ".join(hashlib.sha256(token.encode()).hexdigest() for token in tokens), flush=True)
+"""
+
+
+@pytest.fixture
+def redis_13() -> Iterator[str]:
+    """Redis database 13 (flushed before and after), the cache two processes share."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_13, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379: two processes need it to share")
+    client.flushdb()
+    yield REDIS_13
+    client.flushdb()
+    client.close()
+
+
+def test_token_one_fetch_across_two_processes(
+    live_sandbox: SandboxApp, redis_13: str, settings: Any
+) -> None:
+    """Two hostadmin processes sharing Redis, 4 threads each, all asking at once."""
+    live_sandbox.faults.add("latency", path="/oauth2/token", seconds=0.3, times=None)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hostadmin.settings",
+        "REDIS_URL": redis_13,
+        "UPSTREAM_BASE_URL": settings.UPSTREAM_BASE_URL,  # the loopback sandbox
+    }
+    args = [sys.executable, "-c", _INSTANCE, DEMO.client_id, DEMO.client_secret, DEMO.id]
+    root = Path(__file__).resolve().parent.parent
+    procs = [
+        subprocess.Popen(
+            args,
+            cwd=root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready", proc.stderr
+        for proc in procs:  # both go at once
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    digests = [digest for out, _ in outputs for digest in out.split()]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    assert len(digests) == 8
+    assert len(set(digests)) == 1  # every thread of both processes got the same token
+    assert live_sandbox.tokens_issued == 1
 
 
 def test_token_refreshed_once_on_401(sandbox: SandboxApp) -> None:
@@ -456,6 +680,61 @@ def test_retry_429_retry_after_over_the_deadline_is_busy(
         list_page()
     assert "try again in 2 s" in info.value.message
     assert data_requests(sandbox) == 1
+
+
+def _busy_once(retry_after: str, date: str | None = None) -> httpx.MockTransport:
+    """A 429 with the given ``Retry-After`` (and ``Date``) on the first list call, then 200."""
+    answered: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        answered.append(1)
+        if len(answered) == 1:
+            headers = {"Retry-After": retry_after, **({"Date": date} if date else {})}
+            body = {"detail": [{"loc": [], "msg": "Slow down", "type": "t", "code": "rate"}]}
+            return httpx.Response(429, json=body, headers=headers)
+        return httpx.Response(200, json={"items": [], "total_items": 7})
+
+    return httpx.MockTransport(handler)
+
+
+def test_retry_429_http_date_in_the_past_retries_at_once() -> None:
+    api.use_transport(_busy_once(http_date(time.time() - 30)))
+    assert list_page().total_items == 7  # waited 0 s, under the cap: one retry
+
+
+def test_retry_429_http_date_ahead_is_busy_for_that_long() -> None:
+    api.use_transport(_busy_once(http_date(time.time() + 120)))
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert 118 <= info.value.retry_after <= 120  # an HTTP date has whole seconds
+    assert info.value.status == 429
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "Sun, 06 Nov 1994 08:50:17 GMT",  # IMF-fixdate
+        "Sunday, 06-Nov-94 08:50:17 GMT",  # obsolete RFC 850 form
+        "Sun Nov  6 08:50:17 1994",  # obsolete asctime form
+    ],
+)
+def test_retry_429_http_date_counts_from_the_upstreams_clock(retry_after: str) -> None:
+    # The upstream's clock says 08:49:37: 40 s to wait, whatever this machine's clock says.
+    api.use_transport(_busy_once(retry_after, date="Sun, 06 Nov 1994 08:49:37 GMT"))
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert info.value.retry_after == 40
+    assert "try again in 40 s" in info.value.message
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [("7200", 3600), ("soon", 1), ("", 1)])
+def test_retry_429_retry_after_is_capped_or_defaults(retry_after: str, expected: float) -> None:
+    api.use_transport(_busy_once(retry_after))
+    with pytest.raises(api.ApiBusy) as info:
+        list_page()
+    assert info.value.retry_after == expected
 
 
 # --- other errors ----------------------------------------------------------------------
@@ -632,3 +911,97 @@ def test_error_log_has_path_but_no_query(
         )
     assert "/host-connections" in caplog.text
     assert "private-needle" not in caplog.text
+
+
+# --- over a real socket: the loopback sandbox server -----------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings: Any) -> Iterator[SandboxApp]:
+    """The sandbox's HTTP server on a free loopback port, as hostadmin's upstream."""
+    app = SandboxApp(Dataset(rows_per_org=30))
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    settings.UPSTREAM_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}/v1-beta"
+    api.use_transport(None)  # the real network client, built on first use
+    try:
+        yield app
+    finally:
+        api.use_transport(None)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_live_faults_on_kept_alive_connections_do_not_poison_later_calls(
+    live_sandbox: SandboxApp,
+) -> None:
+    """Issue 12, item 10: a 401 then a 503 on the token call, then steady traffic."""
+    assert list_page().total_items == 32
+    live_sandbox.faults.add("expire_tokens", path="/host-connections")
+    live_sandbox.faults.add("status_503", path="/oauth2/token")
+    with pytest.raises(api.ApiUnavailable):
+        list_page()  # 401, the token refreshed: 503
+    pages = [list_page() for _ in range(5)]
+    assert [page.total_items for page in pages] == [32] * 5
+    assert all(s.method in ("GET", "POST") for s in live_sandbox.seen)
+
+
+class _SloppyUpstream(BaseHTTPRequestHandler):
+    """An upstream that answers its first token request 503 without reading the body and
+    keeps the connection open: a request sent after it on that connection would be parsed
+    from the leftover body (the client secret)."""
+
+    protocol_version = "HTTP/1.1"
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def parse_request(self) -> bool:
+        self.server.seen.append((self.client_address[1], self.raw_requestline))
+        return super().parse_request()
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.server.token_calls += 1
+        if self.server.token_calls == 1:
+            entry = {"loc": [], "msg": "Down", "type": "t", "code": "service_under_maintenance"}
+            return self._answer(503, {"detail": [entry]})
+        self.rfile.read(int(self.headers["Content-Length"]))
+        return self._answer(200, {"access_token": "tok", "expires_in": 3600})
+
+    def do_GET(self) -> None:
+        return self._answer(200, {"items": [], "total_items": 5})
+
+
+def test_token_connection_is_not_reused_after_the_token_call(settings: Any) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SloppyUpstream)
+    server.seen, server.token_calls = [], 0
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    settings.UPSTREAM_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}/v1-beta"
+    api.use_transport(None)
+    try:
+        with pytest.raises(api.ApiUnavailable):
+            list_page()  # the token call: 503, its body left unread
+        assert list_page().total_items == 5
+        assert list_page().total_items == 5
+    finally:
+        api.use_transport(None)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    lines = [line for _, line in server.seen]
+    assert [line.split(b" ")[0] for line in lines] == [b"POST", b"POST", b"GET", b"GET"]
+    ports = [port for port, _ in server.seen]
+    assert len(set(ports[:2])) == 2  # the second token call came on a new connection
+    assert ports[2] == ports[3] != ports[1]  # data calls share theirs, not the token's

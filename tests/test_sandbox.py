@@ -5,13 +5,17 @@ Driven in-process through ``SandboxTransport``; one test runs the real HTTP serv
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -973,6 +977,121 @@ def test_server_control_endpoint_and_dropped_connection(
     assert app.faults.rules == []
 
 
+def _token_body(slug: str = "demo-lender") -> dict[str, str]:
+    org = ORGS_BY_SLUG[slug]
+    return {"client_id": org.client_id, "client_secret": org.client_secret}
+
+
+EARLY_ANSWERS: dict[str, tuple[str, str, str, int]] = {
+    # name: (fault kind on the path, or ""), method, path, the status of the early answer
+    "fault_503": ("status_503", "POST", "/oauth2/token", 503),
+    "fault_429": ("status_429", "POST", "/oauth2/token", 429),
+    "fault_bad_json": ("bad_json", "POST", "/oauth2/token", 200),
+    "405": ("", "POST", "/host-connections", 405),
+    "404": ("", "POST", "/nowhere", 404),
+    "401": ("", "GET", "/host-connections", 401),
+    "422": ("", "GET", "/host-connections/not-a-uuid", 422),  # with a good token
+}
+
+
+@pytest.mark.parametrize("name", sorted(EARLY_ANSWERS))
+def test_server_early_answers_read_the_body_first(
+    live_server_url: tuple[str, SandboxApp], name: str
+) -> None:
+    """A kept-alive connection is never left with body bytes the next request would be
+    parsed from (it once answered 405 to every request after a 503, forever)."""
+    url, app = live_server_url
+    kind, method, path, status = EARLY_ANSWERS[name]
+    if kind:
+        app.faults.add(kind, path=path)
+    headers = {}
+    if status == 422:
+        with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, trust_env=False) as other:
+            headers = headers_for(other)
+        app.seen.clear()
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, limits=one, trust_env=False) as c:
+        early = c.request(method, path, json=_token_body(), headers=headers)
+        assert early.status_code == status
+        after = c.post("/oauth2/token", json=_token_body())
+        assert after.status_code == 200, after.text
+        assert after.json()["expires_in"] == 3600
+        # The same socket carried both: the connection was kept alive, and clean.
+        assert early.extensions["network_stream"] is after.extensions["network_stream"]
+    assert [s.method for s in app.seen] == [method, "POST"]
+
+
+def test_server_chunked_body_is_411_and_closes(live_server_url: tuple[str, SandboxApp]) -> None:
+    url, app = live_server_url
+    with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, trust_env=False) as client:
+        chunks = iter([b'{"client_id": "sandbox-demo-lender", ', b'"client_secret": "x"}'])
+        response = client.post("/oauth2/token", content=chunks)
+        assert_error(response, 411, "length_required")
+        assert response.headers["connection"] == "close"
+        assert client.post("/oauth2/token", json=_token_body()).status_code == 200
+    assert [s.method for s in app.seen] == ["POST"]  # the refused one never reached the app
+
+
+def _raw_exchange(url: str, request: bytes) -> tuple[bytes, bool]:
+    """Send raw bytes; the answer and whether the server then closed the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: (\d+)", head)[1])  # type: ignore[index]
+        while len(body) < length:
+            body += sock.recv(65536)
+        sock.settimeout(0.5)
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:  # still open, waiting for the next request
+            closed = False
+    return head + b"\r\n\r\n" + body, closed
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (b"Content-Length: +5\r\n", b"400"),
+        (b"Content-Length: 5_0\r\n", b"400"),
+        (b"Content-Length: \xd9\xa5\r\n", b"400"),  # an Arabic-Indic five
+        (b"Content-Length: -1\r\n", b"400"),
+        (b"Content-Length: 5\r\nContent-Length: 6\r\n", b"400"),
+        (b"Content-Length: 2097152\r\n", b"413"),
+    ],
+)
+def test_server_unreadable_body_length_is_refused_and_closes(
+    live_server_url: tuple[str, SandboxApp], headers: bytes, status: bytes
+) -> None:
+    url, app = live_server_url
+    request = b"POST /v1-beta/oauth2/token HTTP/1.1\r\nHost: sandbox\r\n" + headers + b"\r\n{}"
+    answer, closed = _raw_exchange(url, request)
+    assert answer.startswith(b"HTTP/1.1 " + status)
+    assert b"Connection: close" in answer
+    assert b'"detail": [{"loc": ["header"]' in answer
+    assert closed
+    assert not app.seen
+
+
+def test_server_body_with_an_exact_length_keeps_the_connection(
+    live_server_url: tuple[str, SandboxApp],
+) -> None:
+    url, _ = live_server_url
+    body = json.dumps(_token_body()).encode()
+    request = (
+        b"POST /v1-beta/oauth2/token HTTP/1.1\r\nHost: sandbox\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    answer, closed = _raw_exchange(url, request)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"access_token" in answer
+    assert not closed
+
+
 def test_sandbox_fault_control_endpoint(sandbox: SandboxApp) -> None:
     with httpx.Client(transport=SandboxTransport(sandbox), base_url="http://sandbox") as client:
         ok = client.post("/_sandbox/faults", json={"rules": [{"kind": "status_503", "times": 2}]})
@@ -986,3 +1105,208 @@ def test_sandbox_fault_control_endpoint(sandbox: SandboxApp) -> None:
         assert sandbox.faults.latency_ms == 5
         client.delete("/_sandbox/faults")
         assert sandbox.faults.rules == [] and sandbox.faults.latency_ms == 0
+
+
+# --- strict as a real server: bodies, methods, challenges, values ----------------------
+
+DEEP = {"array": b"[" * 100_000, "object": b'{"a":' * 100_000}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP))
+def test_token_deeply_nested_body_is_422(http: httpx.Client, shape: str) -> None:
+    response = http.post("/oauth2/token", content=DEEP[shape])
+    detail = assert_error(response, 422, "json_invalid")
+    assert detail[0]["loc"] == ["body"]
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("raw", [b"null", b"[1]", b'"x"', b"", b"\xff"])
+def test_token_body_not_an_object_is_422(http: httpx.Client, raw: bytes) -> None:
+    detail = assert_error(http.post("/oauth2/token", content=raw), 422)
+    assert detail[0]["loc"] == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/oauth2/token", "POST"),
+        ("PUT", "/oauth2/token", "POST"),
+        ("POST", "/host-connections", "GET"),
+        ("DELETE", "/host-connections", "GET"),
+        ("PATCH", f"/host-connections/{uuid.uuid4()}", "GET"),
+    ],
+)
+def test_method_not_allowed_names_the_allowed_ones(
+    http: httpx.Client, method: str, path: str, allow: str
+) -> None:
+    response = http.request(method, path)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+
+
+def test_auth_missing_token_challenges_with_bearer(
+    http: httpx.Client, demo: dict[str, str]
+) -> None:
+    headers = {k: v for k, v in demo.items() if k != "Authorization"}
+    response = list_rows(http, headers)
+    assert_error(response, 401, "not_authenticated")
+    assert response.headers["www-authenticate"] == "Bearer"  # no error code: none was sent
+
+
+@pytest.mark.parametrize("authorization", ["Bearer not-a-jwt", "Basic dXNlcjpwYXNz", "Bearer "])
+def test_auth_refused_token_challenges_with_bearer(
+    http: httpx.Client, demo: dict[str, str], authorization: str
+) -> None:
+    response = list_rows(http, {**demo, "Authorization": authorization})
+    assert_error(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_auth_expired_token_challenge_says_invalid_token(
+    http: httpx.Client, sandbox: SandboxApp, demo: dict[str, str]
+) -> None:
+    sandbox.faults.add("expire_tokens")
+    response = list_rows(http, demo)
+    assert_error(response, 401, "token_expired")
+    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+
+
+def test_token_bad_credentials_challenge(http: httpx.Client) -> None:
+    response = http.post("/oauth2/token", json={"client_id": "nobody", "client_secret": "x"})
+    assert_error(response, 401, "oauth_invalid_client_credentials")
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+def test_auth_bearer_scheme_is_case_insensitive(
+    http: httpx.Client, demo: dict[str, str], scheme: str
+) -> None:
+    token = demo["Authorization"].removeprefix("Bearer ")
+    response = list_rows(http, {**demo, "Authorization": f"{scheme} {token}"})
+    assert response.status_code == 200, response.text
+    assert response.json()["total_items"] == 302
+
+
+def test_auth_bearer_token_after_several_spaces(http: httpx.Client, demo: dict[str, str]) -> None:
+    token = demo["Authorization"].removeprefix("Bearer ")
+    assert list_rows(http, {**demo, "Authorization": f"Bearer   {token}"}).status_code == 200
+
+
+# Digits of other scripts (Arabic-Indic, full-width), and what int() takes but pydantic not.
+NOT_INTEGERS = ["\u0665", "\uff15", "\u0661\u0660", "0x10", "1e2", "five", "5 0"]
+
+
+@pytest.mark.parametrize("name", ["limit", "offset"])
+@pytest.mark.parametrize("value", NOT_INTEGERS)
+def test_list_integers_are_ascii_digits(
+    http: httpx.Client, demo: dict[str, str], name: str, value: str
+) -> None:
+    response = list_rows(http, demo, **{name: value})
+    assert_one_422(response, name)
+    assert response.json()["detail"][0]["type"] == "int_parsing"
+
+
+@pytest.mark.parametrize(("value", "rows"), [("+5", 5), (" 7 ", 7), ("08", 8)])
+def test_list_integers_as_pydantic_reads_them(
+    http: httpx.Client, demo: dict[str, str], value: str, rows: int
+) -> None:
+    response = list_rows(http, demo, limit=value)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == rows
+
+
+HOST = org_id("demo-lender")  # a host of Northwind Credit
+NOT_UUIDS = [
+    "{{" + HOST + "}}",
+    "{" + HOST,
+    HOST + "}",
+    "uuid:" + HOST,
+    "{urn:uuid:" + HOST + "}",
+    HOST[:8] + HOST[9:],  # one hyphen missing
+    " " + HOST,
+    HOST.replace("d", "\uff44"),  # full-width d
+]
+
+
+@pytest.mark.parametrize("raw_id", NOT_UUIDS)
+def test_detail_id_is_a_uuid_as_pydantic_reads_one(http: httpx.Client, raw_id: str) -> None:
+    headers = headers_for(http, "demo-lender", "northwind-credit")
+    response = http.get(f"/host-connections/{quote(raw_id)}", headers=headers)
+    detail = assert_error(response, 422, "uuid_parsing")
+    assert detail[0]["loc"] == ["path", "host_org_id"]
+
+
+@pytest.mark.parametrize(
+    "raw_id", ["{" + HOST + "}", "urn:uuid:" + HOST, HOST.replace("-", ""), HOST.upper()]
+)
+def test_detail_id_in_every_form_pydantic_takes(http: httpx.Client, raw_id: str) -> None:
+    headers = headers_for(http, "demo-lender", "northwind-credit")
+    response = http.get(f"/host-connections/{quote(raw_id)}", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["host_organization_id"] == HOST
+
+
+@pytest.mark.parametrize("header", ["Requester-Organization-ID", "Target-Organization-ID"])
+def test_auth_org_headers_are_uuids_as_pydantic_reads_them(
+    http: httpx.Client, demo: dict[str, str], header: str
+) -> None:
+    headers = {**demo, header: "{{" + demo[header] + "}}"}
+    detail = assert_error(list_rows(http, headers), 422)
+    assert [entry["loc"] for entry in detail] == [["header", header.lower()]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"rules": [{"kind": "status_abc"}]},
+        {"rules": [{"kind": "bogus"}]},
+        {"rules": [{"kind": "drop", "times": "x"}]},
+        {"rules": [{"kind": "latency", "seconds": "inf"}]},
+        {"rules": [{"kind": "latency", "seconds": -1}]},
+        {"rules": "drop"},
+        {"latency_ms": "nan"},
+    ],
+)
+def test_fault_control_refuses_what_would_break_later(
+    sandbox: SandboxApp, demo: dict[str, str], body: dict[str, Any]
+) -> None:
+    with httpx.Client(transport=SandboxTransport(sandbox), base_url="http://sandbox") as client:
+        assert_error(client.post("/_sandbox/faults", json=body), 422)
+        response = client.get("/v1-beta/host-connections", params=params_of(), headers=demo)
+        assert response.status_code == 200  # nothing was applied
+    assert sandbox.faults.rules == [] and sandbox.faults.latency_ms == 0
+
+
+def test_fault_control_deep_body_and_other_methods(sandbox: SandboxApp) -> None:
+    with httpx.Client(transport=SandboxTransport(sandbox), base_url="http://sandbox") as client:
+        assert_error(client.post("/_sandbox/faults", content=DEEP["array"]), 422, "json_invalid")
+        response = client.get("/_sandbox/faults")
+        assert_error(response, 405)
+        assert response.headers["allow"] == "POST, DELETE"
+    assert sandbox.faults.rules == []
+
+
+class _BrokenDataset(Dataset):
+    def query(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        raise RuntimeError("a bug in the sandbox")
+
+
+def test_unexpected_error_is_a_500_in_the_error_shape() -> None:
+    app = SandboxApp(_BrokenDataset(rows_per_org=5))
+    errors = io.StringIO()
+    transport = httpx.WSGITransport(app=app, wsgi_errors=errors)
+    with httpx.Client(transport=transport, base_url=BASE) as client:
+        response = list_rows(client, headers_for(client))
+    assert_error(response, 500, "internal_error")
+    assert response.headers["content-type"] == "application/json"
+    assert "RuntimeError: a bug in the sandbox" in errors.getvalue()
+
+
+def test_server_deeply_nested_body_is_422_over_loopback(
+    live_server_url: tuple[str, SandboxApp],
+) -> None:
+    url, _ = live_server_url
+    with httpx.Client(base_url=f"{url}/v1-beta", timeout=5, trust_env=False) as client:
+        response = client.post("/oauth2/token", content=DEEP["object"])
+        assert_error(response, 422, "json_invalid")
+        assert client.post("/oauth2/token", json=_token_body()).status_code == 200

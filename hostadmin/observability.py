@@ -27,8 +27,6 @@ from typing import Any, cast
 
 import httpx
 import pythonjsonlogger.json
-from django.core.signals import request_finished
-from django.dispatch import receiver
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -88,10 +86,12 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         state = RequestState(request_id_from(request.headers.get(HEADER)))
-        # Current until the response is closed (request_finished), so that Django's own
-        # records about the response ("Not Found: ...") carry the id too.
-        _current.set(state)
-        response = self.get_response(request)
+        request.request_id = state.request_id  # type: ignore[attr-defined]
+        token = _current.set(state)
+        try:
+            response = self.get_response(request)
+        finally:
+            _current.reset(token)
         response[HEADER] = state.request_id
 
         def finish(body: str = "") -> None:
@@ -177,17 +177,15 @@ def _user_id(request: HttpRequest) -> int | None:
         return None
 
 
-@receiver(request_finished)
-def _request_over(**kwargs: Any) -> None:
-    _current.set(None)
-
-
 class RequestIdFilter(logging.Filter):
-    """Gives every log record written while serving a request that request's id."""
+    """Gives every log record written while serving a request that request's id, and
+    Django's records about a response ("Not Found: ...", written once the middleware is
+    done) the id of the request they name."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id() or None
+            named = getattr(getattr(record, "request", None), "request_id", None)
+            record.request_id = current_request_id() or named
         return True
 
 

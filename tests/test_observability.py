@@ -19,7 +19,9 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import include, path
 
+from connections import api
 from connections.models import ApiClient
+from connections.query import ListQuery
 from hostadmin.urls import handler500  # the project's handler, used by the URLconf below
 from sandbox import SandboxApp
 from tests.conftest import body_of
@@ -94,6 +96,24 @@ def test_request_id_generated_per_request(client: Client, db) -> None:
     second = client.get("/healthz")["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", first)
     assert first != second
+
+
+def test_request_id_not_current_after_the_request(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    stream = alice.get("/connections/export.csv?scope=page", HTTP_X_REQUEST_ID=NGINX_ID)
+    assert stream.status_code == 200  # its body not read yet
+    upstream.seen.clear()
+    caller = api.Caller(
+        api.Credentials(
+            demo_client.client_id, demo_client.secret(), str(demo_client.organization_id)
+        ),
+        str(demo_client.organization_id),
+    )
+    api.list_host_connections(caller, ListQuery())  # outside any request
+    assert upstream.seen
+    assert NGINX_ID not in {s.headers["x-request-id"] for s in upstream.seen}
+    stream.close()
 
 
 def test_request_id_is_the_reference_of_an_upstream_error(

@@ -11,7 +11,10 @@ answers; gunicorn's ``child_exit`` hook should call
 ``/metrics`` shows the answering process's own values (right for one process).
 
 ``/metrics`` answers only the addresses in ``settings.METRICS_ALLOWED_IPS`` (default the
-loopback); every other address gets the 404 page, as for a page that does not exist.
+loopback), and only requests that no proxy forwarded: behind nginx on the same machine
+every request comes from 127.0.0.1, so one that carries ``X-Forwarded-For`` is refused
+too (Prometheus scrapes each instance directly). Refused requests get the 404 page, as
+for a page that does not exist.
 """
 
 from __future__ import annotations
@@ -120,7 +123,8 @@ def record_cache_error(*, operation: str) -> None:
 
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if client_ip(request) not in settings.METRICS_ALLOWED_IPS:
+    forwarded = "X-Forwarded-For" in request.headers
+    if forwarded or client_ip(request) not in settings.METRICS_ALLOWED_IPS:
         raise Http404("No such page.")
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -59,6 +59,13 @@ def test_metrics_other_address_gets_the_404_page(client: Client, db) -> None:
     assert "hostadmin_requests_total" not in body
 
 
+def test_metrics_refuse_a_request_forwarded_by_the_proxy(client: Client, db) -> None:
+    """Through nginx on the same machine, anyone's request comes from 127.0.0.1."""
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.7")
+    assert response.status_code == 404
+    assert "hostadmin_requests_total" not in body_of(response)
+
+
 def test_metrics_allowed_addresses_come_from_settings(client: Client, db, settings) -> None:
     settings.METRICS_ALLOWED_IPS = ["192.0.2.10"]
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.10").status_code == 200

@@ -32,6 +32,7 @@ from django.views.decorators.debug import sensitive_variables
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 
 from connections.query import ListQuery
+from hostadmin.observability import UpstreamMeter, current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -224,15 +225,16 @@ def use_transport(transport: httpx.BaseTransport | None) -> httpx.Client | None:
 
 
 def _build_client(transport: httpx.BaseTransport | None) -> httpx.Client:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     return httpx.Client(
         base_url=settings.UPSTREAM_BASE_URL,
-        transport=transport,
+        # Every call timed for the request log and /metrics (hostadmin/observability.py).
+        transport=UpstreamMeter(transport or httpx.HTTPTransport(limits=limits)),
         timeout=httpx.Timeout(
             settings.UPSTREAM_READ_TIMEOUT,
             connect=settings.UPSTREAM_CONNECT_TIMEOUT,
             pool=_POOL_TIMEOUT,
         ),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         follow_redirects=False,
         headers={"Accept": "application/json", "User-Agent": "hostadmin/0.1"},
     )
@@ -308,7 +310,8 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _new_correlation_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """The request's id (one id finds the user's report, our log and the upstream's)."""
+    return current_request_id() or uuid.uuid4().hex[:12]
 
 
 # sensitive_variables: Django's error reports (DEBUG pages, admin mails) hide these locals.
@@ -367,6 +370,7 @@ def _get(
                     connect=min(settings.UPSTREAM_CONNECT_TIMEOUT, max(remaining, 0.1)),
                     pool=_POOL_TIMEOUT,
                 ),
+                extensions={"hostadmin.retry": attempt > 0 or refreshed},  # for /metrics
             )
         except httpx.HTTPError as exc:
             if _may_retry(attempt, deadline):

@@ -1,8 +1,10 @@
-"""Database writes: saved views and the audit log. Small named functions, no HTTP."""
+"""Database writes: saved views, the audit log, API client secrets. Small named functions, no
+HTTP."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -10,9 +12,9 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
-from connections import selectors
+from connections import crypto, selectors
 from connections.context import OrgContext
-from connections.models import AuditEvent, SavedView
+from connections.models import ApiClient, AuditEvent, SavedView
 from connections.query import CONTROL_CHARS, ListQuery
 
 
@@ -162,3 +164,35 @@ def saved_view_copy(*, view: SavedView, owner: User) -> SavedView:
             )
     except IntegrityError:
         raise _duplicate(name) from None
+
+
+# --- API client secrets ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    rotated: int  # re-encrypted with the newest key
+    current: int  # already encrypted with it
+    unreadable: list[int]  # ids of API clients whose secret no key decrypts
+
+
+def api_client_secrets_rotate() -> SecretRotation:
+    """Re-encrypt every API client secret with the newest key (settings.FERNET_KEYS[0]).
+
+    Idempotent: a secret already under the newest key is left as it is. Each write is
+    conditional on the ciphertext read, so a secret changed meanwhile is not overwritten,
+    and it leaves ``updated_at`` alone (the API client itself did not change)."""
+    rotated, current, unreadable = 0, 0, []
+    rows = ApiClient.objects.order_by("pk").values_list("pk", "secret_ciphertext")
+    for pk, ciphertext in rows.iterator():
+        if crypto.uses_newest_key(ciphertext):
+            current += 1
+            continue
+        try:
+            fresh = crypto.rotate(ciphertext)
+        except crypto.SecretUnreadable:
+            unreadable.append(pk)
+            continue
+        same = ApiClient.objects.filter(pk=pk, secret_ciphertext=ciphertext)
+        rotated += same.update(secret_ciphertext=fresh)
+    return SecretRotation(rotated=rotated, current=current, unreadable=unreadable)

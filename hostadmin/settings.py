@@ -136,7 +136,7 @@ UPSTREAM_BACKOFF_BASE = env_float("UPSTREAM_BACKOFF_BASE", 0.2)
 FERNET_KEY = env_str(
     "FERNET_KEY",
     base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode(),
-    required_in_production=True,
+    required_in_production=not os.environ.get("FERNET_KEYS"),  # or FERNET_KEYS (below)
 )
 
 # --- Product limits --------------------------------------------------------------------
@@ -363,3 +363,47 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Observability and secrets (hostadmin/observability.py, metrics.py, connections/crypto.py)
+# First middleware: it times the whole request, and its request id is current for the rest.
+MIDDLEWARE.insert(0, "hostadmin.observability.RequestLogMiddleware")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
+    "hostadmin.observability.request_id_context"
+)
+CSRF_FAILURE_VIEW = "hostadmin.observability.csrf_failure"
+# Every log record is one JSON object; those written while serving a request carry its id.
+LOGGING["filters"] = {"request_id": {"()": "hostadmin.observability.RequestIdFilter"}}
+LOGGING["formatters"]["json"] = {  # type: ignore[index]
+    "()": "hostadmin.observability.JsonFormatter",
+    "fmt": "%(levelname)s %(name)s %(message)s",
+    "rename_fields": {"levelname": "level", "name": "logger"},
+    "timestamp": "time",
+}
+LOGGING["handlers"]["console"].update(formatter="json", filters=["request_id"])  # type: ignore[index]
+# Addresses that may read /metrics (Prometheus); any other gets a 404.
+METRICS_ALLOWED_IPS = [
+    a.strip()
+    for a in os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",")
+    if a.strip()
+]
+# Keys for API client secrets, newest first: new secrets use the first, any decrypts
+# (MultiFernet); `manage.py rotate_secrets` re-encrypts every secret with the first.
+# FERNET_KEY alone (older deployments) is a list of one.
+FERNET_KEYS = [k.strip() for k in os.environ.get("FERNET_KEYS", "").split(",") if k.strip()] or [
+    FERNET_KEY
+]
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except ValueError:  # binascii.Error: not base64
+        return False
+
+
+if not all(_is_fernet_key(k) for k in FERNET_KEYS):
+    raise ImproperlyConfigured(
+        "FERNET_KEYS (or FERNET_KEY) must be Fernet keys, each the urlsafe base64 of 32 "
+        "bytes (make one: python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())')."
+    )

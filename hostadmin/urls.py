@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from hostadmin import metrics
 from hostadmin.health import health
 
 urlpatterns = [
@@ -14,6 +15,9 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("connections.urls")),
 ]
+
+handler500 = "hostadmin.observability.server_error"  # the error page shows the request id

@@ -136,7 +136,7 @@ UPSTREAM_BACKOFF_BASE = env_float("UPSTREAM_BACKOFF_BASE", 0.2)
 FERNET_KEY = env_str(
     "FERNET_KEY",
     base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode(),
-    required_in_production=not os.environ.get("FERNET_KEYS"),  # or FERNET_KEYS (below)
+    required_in_production=not _raw("FERNET_KEYS"),  # or FERNET_KEYS (below)
 )
 
 # --- Product limits --------------------------------------------------------------------
@@ -381,17 +381,11 @@ LOGGING["formatters"]["json"] = {  # type: ignore[index]
 }
 LOGGING["handlers"]["console"].update(formatter="json", filters=["request_id"])  # type: ignore[index]
 # Addresses that may read /metrics (Prometheus); any other gets a 404.
-METRICS_ALLOWED_IPS = [
-    a.strip()
-    for a in os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",")
-    if a.strip()
-]
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 # Keys for API client secrets, newest first: new secrets use the first, any decrypts
 # (MultiFernet); `manage.py rotate_secrets` re-encrypts every secret with the first.
 # FERNET_KEY alone (older deployments) is a list of one.
-FERNET_KEYS = [k.strip() for k in os.environ.get("FERNET_KEYS", "").split(",") if k.strip()] or [
-    FERNET_KEY
-]
+FERNET_KEYS = env_list("FERNET_KEYS", "") or [FERNET_KEY]
 
 
 def _is_fernet_key(key: str) -> bool:

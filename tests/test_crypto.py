@@ -124,7 +124,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READ = "import json; from hostadmin import settings; print(json.dumps(settings.FERNET_KEYS))"
 PRODUCTION = {
     "DJANGO_ENV": "production",
-    "SECRET_KEY": "x" * 50,
+    "SECRET_KEY": "a-production-key-of-50-or-more-characters-0123456789",
     "ALLOWED_HOSTS": "hostadmin.example",
     "DATABASE_URL": "postgres://u@127.0.0.1:5432/d",
     "UPSTREAM_BASE_URL": "https://api.example/v1-beta",

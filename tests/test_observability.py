@@ -24,7 +24,7 @@ from connections.models import ApiClient
 from connections.query import ListQuery
 from hostadmin.urls import handler500  # the project's handler, used by the URLconf below
 from sandbox import SandboxApp
-from tests.conftest import body_of
+from tests.conftest import FormClient, body_of
 
 NGINX_ID = "0f6c2a9e41d84b3c9a7e5d1f2b3c4d5e"  # the shape of nginx's $request_id
 
@@ -139,7 +139,7 @@ def test_request_id_on_the_404_page(alice: Client) -> None:
 
 
 def test_request_id_on_the_csrf_page(user: User) -> None:
-    browser = Client(enforce_csrf_checks=True)
+    browser = FormClient(enforce_csrf_checks=True)
     browser.force_login(user)
     response = browser.post("/views/", {"name": "x"}, HTTP_X_REQUEST_ID=NGINX_ID)
     assert response.status_code == 403

@@ -363,3 +363,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Facet counts next to the filter choices (connections/facets.py) -------------------
+FACET_COUNTS = env_bool("FACET_COUNTS", True)  # off: no count calls at all
+FACET_CACHE_SECONDS = env_int("FACET_CACHE_SECONDS", 30)  # per org context and query
+FACET_CONCURRENCY = env_int("FACET_CONCURRENCY", 5, minimum=1)  # calls in flight, per process

@@ -252,6 +252,12 @@ def list_host_connections(
     return _parse(HostConnectionPage, *_get(caller, "/host-connections", params))
 
 
+def count_host_connections(caller: Caller, query: ListQuery) -> int:
+    """How many rows match the query's filters: one ``limit=0`` call, the contract's own
+    way to count (no items, only ``total_items``); retries and errors as for a page."""
+    return list_host_connections(caller, query, limit=0, offset=0).total_items
+
+
 def get_host_connection(caller: Caller, host_org_id: uuid.UUID) -> HostConnection:
     return _parse(HostConnection, *_get(caller, f"/host-connections/{host_org_id}", []))
 

@@ -45,3 +45,9 @@ def saved_view_url(view: SavedView, query: ListQuery | None = None) -> str | Non
     if query is None:
         query = ListQuery.from_querystring(view.query).query
     return list_url(ctx, query, view.pk)
+
+
+def facets_url(ctx: OrgContext, query: ListQuery) -> str:
+    """Where the list page loads its filter choices' counts from (after the rows)."""
+    params = [("ctx", ctx.key), *query.to_params(include_offset=False)]
+    return f"{reverse('connections:facets')}?{urlencode(params)}"

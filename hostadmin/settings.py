@@ -401,3 +401,8 @@ if not all(_is_fernet_key(k) for k in FERNET_KEYS):
         "bytes (make one: python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())')."
     )
+
+# --- Facet counts next to the filter choices (connections/facets.py) -------------------
+FACET_COUNTS = env_bool("FACET_COUNTS", True)  # off: no count calls at all
+FACET_CACHE_SECONDS = env_int("FACET_CACHE_SECONDS", 30)  # per org context and query
+FACET_CONCURRENCY = env_int("FACET_CONCURRENCY", 5, minimum=1)  # calls in flight, per process

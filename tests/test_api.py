@@ -312,6 +312,26 @@ def test_params_limit_and_offset_override(sandbox: SandboxApp) -> None:
     assert len(page.items) == 2
 
 
+def test_count_is_a_limit_zero_call_of_the_filters(sandbox: SandboxApp) -> None:
+    query = ListQuery(statuses=("connected",), archived=False, limit=50, offset=100)
+    count = api.count_host_connections(caller(), query)
+    sent = parse_qsl(sandbox.seen[-1].query)
+    assert ("limit", "0") in sent and ("offset", "0") in sent
+    assert ("statuses", "connected") in sent and ("archived", "false") in sent
+    rows = sandbox.dataset.rows_for(DEMO.id).by_id.values()
+    assert count == sum(1 for r in rows if r["status"] == "connected" and not r["archived"])
+    assert data_requests(sandbox) == 1
+
+
+def test_count_is_retried_and_fails_as_a_page_does(sandbox: SandboxApp) -> None:
+    sandbox.faults.add("status_503", path="/host-connections", times=1)
+    assert api.count_host_connections(caller(), ListQuery()) == 302
+    assert data_requests(sandbox) == 2
+    sandbox.faults.add("status_500", path="/host-connections", times=1)
+    with pytest.raises(api.ApiUnavailable):
+        api.count_host_connections(caller(), ListQuery())
+
+
 def test_params_defaults_send_every_required_parameter(sandbox: SandboxApp) -> None:
     list_page()
     sent = parse_qsl(sandbox.seen[-1].query)

@@ -416,7 +416,7 @@ def test_clients_listed_by_name_ignoring_case(
     person = User.objects.create_user("casey", password="x")
     for slug, name in (("harbor-finance", "Beta"), ("demo-lender", "alpha")):
         make_client(slug, name=name).users.add(person)
-    assert [c.name for c in selectors.api_clients_for(person)] == ["alpha", "Beta"]
+    assert [c.name for c in selectors.api_client_list(user=person)] == ["alpha", "Beta"]
     client.force_login(person)
     page = client.get("/connections/").content.decode()
     assert page.index(">alpha</option>") < page.index(">Beta</option>")

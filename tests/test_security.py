@@ -39,6 +39,7 @@ SAMPLES = {
     "slug": "x",
     "uuid": str(uuid.uuid4()),
     "host_id": uuid.uuid4().hex,
+    "export_id": uuid.uuid4().hex,
 }
 REGEX_CANDIDATES = ("1", "connections", "auth", "x")
 _ROUTE_PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")

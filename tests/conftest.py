@@ -131,3 +131,17 @@ def carol(db, harbor_client: ApiClient) -> User:
     u = User.objects.create_user("carol", password="carol long passphrase")
     harbor_client.users.add(u)
     return u
+
+
+def make_view(owner: User, name: str, client: ApiClient, query: str = "", **kwargs: Any) -> Any:
+    """A saved view written straight to the database (no service, no checks)."""
+    from connections.models import SavedView
+
+    return SavedView.objects.create(
+        owner=owner,
+        name=name,
+        query=query,
+        api_client=client,
+        target_org_id=kwargs.pop("target", str(client.organization_id)),
+        **kwargs,
+    )

@@ -632,3 +632,23 @@ def test_error_log_has_path_but_no_query(
         )
     assert "/host-connections" in caplog.text
     assert "private-needle" not in caplog.text
+
+
+def test_retry_after_infinite_is_busy_not_500() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        return httpx.Response(429, headers={"Retry-After": "inf"}, json={"detail": []})
+
+    api.use_transport(httpx.MockTransport(handler))
+    with pytest.raises(api.ApiBusy) as caught:
+        list_page()
+    assert caught.value.retry_after == 1.0
+
+
+def test_token_call_429_is_busy() -> None:
+    api.use_transport(
+        httpx.MockTransport(lambda r: httpx.Response(429, headers={"Retry-After": "30"}))
+    )
+    with pytest.raises(api.ApiBusy):
+        list_page()

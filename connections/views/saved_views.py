@@ -31,7 +31,7 @@ from connections.forms import (
     SavedViewUpdateForm,
     safe_next,
 )
-from connections.links import saved_view_url
+from connections.links import list_url, saved_view_url
 from connections.models import SavedView
 from connections.query import ListQuery
 from connections.views.access import htmx_fragment
@@ -52,7 +52,8 @@ def view_create(request: HtmxHttpRequest) -> HttpResponse:
     )
     if view is None:
         query = form.cleaned_data.get("query") or ListQuery()
-        return _refused(request, "save_view_form", save_form=form, ctx=ctx, query=query)
+        back = list_url(ctx, query)
+        return _refused(request, "save_view_form", save_form=form, ctx=ctx, query=query, back=back)
     messages.success(request, f"Saved view “{view.name}”.")
     return _go(request, saved_view_url(view))
 
@@ -181,7 +182,7 @@ def _write(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | None:
 def _refused(request: HtmxHttpRequest, partial: str, **data: Any) -> HttpResponse:
     """The refused form again (422), with its errors and what was typed: for htmx the form
     alone, in place of the one sent; without JavaScript a page with that form."""
-    back = _next(request) or reverse("connections:list")
+    back = data.pop("back", None) or _next(request) or reverse("connections:list")
     data |= {"form_partial": f"{FORMS}#{partial}", "next_url": back}
     template = data["form_partial"] if request.htmx else "connections/saved_view_form.html"
     return render(request, template, data, status=422)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, StreamingHttpResponse
@@ -62,12 +63,27 @@ def export_cancel(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
 
 
 def _start(request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery) -> export.Export:
-    """Start the export the link asks for; its end (complete, cancelled, failed) is
-    audited. Raises export.ExportRefused or api.ApiError."""
-    user = request.user
+    """Start the export the link asks for. Raises export.ExportRefused or api.ApiError."""
+    user_id = request.user.pk
     raw_id = request.GET.get("export_id", "")  # the download's own id (progress, cancel)
-    usable = export.valid_export_id(raw_id) and export.export_id_free(raw_id, user.pk)
-    ip_address = client_ip(request)
+    usable = export.valid_export_id(raw_id) and export.export_id_free(raw_id, user_id)
+    return export.start_export(
+        caller=ctx.caller,
+        query=query,
+        user_id=user_id,
+        export_id=raw_id if usable else uuid.uuid4().hex,
+        whole_view=request.GET.get("scope") != "page",
+        bom=request.GET.get("bom") == "1",
+        org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
+        on_finish=_audit(request, ctx, query),
+    )
+
+
+def _audit(
+    request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery
+) -> Callable[[export.Export], None]:
+    """What writes the export's audit row when it ends (complete, cancelled or failed)."""
+    user, ip_address = request.user, client_ip(request)
 
     def audit(job: export.Export) -> None:
         services.audit_record(
@@ -85,16 +101,7 @@ def _start(request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery) -> expor
             },
         )
 
-    return export.start_export(
-        caller=ctx.caller,
-        query=query,
-        user_id=user.pk,
-        export_id=raw_id if usable else uuid.uuid4().hex,
-        whole_view=request.GET.get("scope") != "page",
-        bom=request.GET.get("bom") == "1",
-        org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
-        on_finish=audit,
-    )
+    return audit
 
 
 def _refused(request: HtmxHttpRequest, back: str, reason: str, *, status: int) -> HttpResponse:

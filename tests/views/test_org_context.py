@@ -3,14 +3,12 @@ upstream has accepted the target; every refusal stands next to the field it is a
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.test import Client
 
 from connections.models import ApiClient, AuditEvent
 from sandbox import SandboxApp
-from tests.conftest import body_of, make_client, org_id
+from tests.conftest import body_of, field_error, make_client, org_id
 
 DEMO = org_id("demo-lender")
 HARBOR = org_id("harbor-finance")
@@ -34,14 +32,6 @@ def switches() -> int:
 def switcher(body: str) -> str:
     start = body.index('<form class="ctx-switcher"')
     return body[start : body.index("</form>", start)]
-
-
-def field_error(body: str, error_id: str) -> str:
-    found = re.search(
-        rf'<p class="error field-error[^"]*" id="{error_id}" role="alert">(.*?)</p>', body
-    )
-    assert found is not None, f"no {error_id}"
-    return found[1]
 
 
 # --- switching -------------------------------------------------------------------------

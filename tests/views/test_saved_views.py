@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from connections.links import saved_view_url
 from connections.models import ApiClient, SavedView
 from sandbox import SandboxApp
-from tests.conftest import body_of, make_client, make_view, org_id
+from tests.conftest import body_of, field_error, make_client, make_view, org_id
 
 DEMO = org_id("demo-lender")
 NORTHWIND = org_id("northwind-credit")
@@ -56,15 +56,6 @@ def list_messages(client: Client, url: str = "/connections/?order_dir=desc") -> 
 
 def params_of(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query)
-
-
-def field_error(body: str, error_id: str) -> str:
-    """The text of the error shown under a field."""
-    found = re.search(
-        rf'<p class="error field-error[^"]*" id="{error_id}" role="alert">(.*?)</p>', body
-    )
-    assert found is not None, f"no {error_id} in {body[:2000]}"
-    return found[1]
 
 
 # --- create ----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def usable_clients(request: HttpRequest) -> list[ApiClient]:
     """The API clients the signed-in user may use, read once per request."""
     cached: list[ApiClient] | None = getattr(request, "_usable_clients", None)
     if cached is None:
-        cached = selectors.api_clients_for(request.user)
+        cached = selectors.api_client_list(user=request.user)
         request._usable_clients = cached  # type: ignore[attr-defined]
     return cached
 

@@ -1,4 +1,5 @@
-"""Database reads. Views and templates call these, never the ORM directly."""
+"""Database reads, named ``<entity>_<action>`` with keyword-only arguments. Views and
+templates call these, never the ORM directly."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from connections.models import ApiClient, SavedView
 AnyUser = User | AnonymousUser | object
 
 
-def api_clients_for(user: AnyUser) -> list[ApiClient]:
+def api_client_list(*, user: AnyUser) -> list[ApiClient]:
     """Enabled API clients the user may use, directly or through a group, by name.
 
     The access rule of the whole site, asked on every request: one plain SQL statement,
@@ -35,22 +36,20 @@ ORDER BY LOWER(c.name), c.id
 """  # noqa: S608 - table names come from the models, values are parameters
 
 
-def saved_views_of(user: AnyUser) -> QuerySet[SavedView]:
+def saved_view_list(*, user: AnyUser) -> QuerySet[SavedView]:
+    """The user's own views."""
     return SavedView.objects.filter(owner_id=getattr(user, "pk", None)).select_related("api_client")
 
 
-def saved_view_of(user: AnyUser, view_id: object) -> SavedView | None:
+def saved_view_get(*, user: AnyUser, view_id: int | str | None) -> SavedView | None:
     """The user's own view, or None (for a foreign, missing or malformed id alike)."""
-    try:
-        pk = int(str(view_id))
-    except ValueError:
-        return None
-    return saved_views_of(user).filter(pk=pk).first()
+    pk = _pk(view_id)
+    return None if pk is None else saved_view_list(user=user).filter(pk=pk).first()
 
 
-def shared_views_for(user: AnyUser) -> QuerySet[SavedView]:
+def saved_view_list_shared(*, user: AnyUser) -> QuerySet[SavedView]:
     """Views other users shared, made in a context this user has access to."""
-    client_ids = [c.pk for c in api_clients_for(user)]
+    client_ids = [c.pk for c in api_client_list(user=user)]
     return (
         SavedView.objects.filter(shared=True, api_client__in=client_ids)
         .exclude(owner_id=getattr(user, "pk", None))
@@ -58,8 +57,31 @@ def shared_views_for(user: AnyUser) -> QuerySet[SavedView]:
     )
 
 
-def views_panel_for(
-    user: AnyUser, clients: Collection[ApiClient]
+def saved_view_get_shared(*, user: AnyUser, view_id: int | str | None) -> SavedView | None:
+    """A view another user shared with this one, or None (their own views included)."""
+    pk = _pk(view_id)
+    return None if pk is None else saved_view_list_shared(user=user).filter(pk=pk).first()
+
+
+def saved_view_get_default(*, user: AnyUser) -> SavedView | None:
+    """The view that opens when the user visits the bare list URL, if they chose one."""
+    return saved_view_list(user=user).filter(is_default=True).first()
+
+
+def saved_view_count(*, user: AnyUser) -> int:
+    return SavedView.objects.filter(owner_id=getattr(user, "pk", None)).count()
+
+
+def _pk(view_id: int | str | None) -> int | None:
+    """A primary key from a URL (the converter gives an int) or a query string."""
+    if isinstance(view_id, int):
+        return view_id
+    raw = view_id or ""
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def saved_view_list_panel(
+    *, user: AnyUser, clients: Collection[ApiClient]
 ) -> tuple[list[SavedView], list[SavedView]]:
     """The user's own views and the views shared with them (made with one of
     ``clients``), by name, in one plain SQL statement: asked on every full page, ~7x
@@ -85,19 +107,3 @@ JOIN {_Owner._meta.db_table} u ON u.{_Owner._meta.pk.column} = v.owner_id
 WHERE v.owner_id = %s OR (v.shared AND v.api_client_id IN ({{ids}}))
 ORDER BY LOWER(v.name), v.id
 """  # noqa: S608 - names come from the models; {ids} is only "%s" marks; values are parameters
-
-
-def shared_view_for(user: AnyUser, view_id: object) -> SavedView | None:
-    try:
-        pk = int(str(view_id))
-    except ValueError:
-        return None
-    return shared_views_for(user).filter(pk=pk).first()
-
-
-def default_view_of(user: AnyUser) -> SavedView | None:
-    return saved_views_of(user).filter(is_default=True).first()
-
-
-def saved_view_count(user: AnyUser) -> int:
-    return SavedView.objects.filter(owner_id=getattr(user, "pk", None)).count()

@@ -1,8 +1,9 @@
-"""Database writes: saved views, the audit log, API client secrets. Small named functions, no
-HTTP."""
+"""Database writes: saved views, the audit log, API client secrets. Named
+``<entity>_<action>`` with keyword-only arguments; no HTTP."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from django.db.models.functions import Lower
 from connections import crypto, selectors
 from connections.context import OrgContext
 from connections.models import ApiClient, AuditEvent, SavedView
-from connections.query import CONTROL_CHARS, ListQuery
+from connections.query import ListQuery
 
 
 class SavedViewError(Exception):
@@ -47,13 +48,23 @@ def audit_record(
 # --- saved views -----------------------------------------------------------------------
 
 
-def clean_view_name(raw: str) -> str:
-    name = CONTROL_CHARS.sub("", raw or "").strip()
-    if not name:
+MAX_NAME = 100  # SavedView.name's max_length
+# Characters that show nothing but change what the text around them shows, or where it
+# goes: control characters (Cc), format characters (Cf: the bidi override U+202E, the
+# zero-width space U+200B, ...) and the line and paragraph separators (Zl, Zp).
+INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def saved_view_name_clean(*, name: str) -> str:
+    """A view's name as it is stored and shown to everyone it is shared with: invisible
+    characters removed, spaces trimmed. Raises SavedViewError for an empty or long one."""
+    visible = "".join(ch for ch in name or "" if unicodedata.category(ch) not in INVISIBLE)
+    cleaned = visible.strip()
+    if not cleaned:
         raise SavedViewError("Give the view a name.")
-    if len(name) > 100:
-        raise SavedViewError("A view name is at most 100 characters.")
-    return name
+    if len(cleaned) > MAX_NAME:
+        raise SavedViewError(f"A view name is at most {MAX_NAME} characters.")
+    return cleaned
 
 
 def _name_taken(owner: User, name: str, exclude_pk: int | None = None) -> bool:
@@ -63,17 +74,21 @@ def _name_taken(owner: User, name: str, exclude_pk: int | None = None) -> bool:
     return views.filter(lname=name.lower()).exists()
 
 
+def _check_room(owner: User) -> None:
+    if selectors.saved_view_count(user=owner) >= settings.SAVED_VIEWS_PER_USER:
+        raise SavedViewError(
+            f"You have reached the limit of {settings.SAVED_VIEWS_PER_USER} saved views; "
+            "delete one first."
+        )
+
+
 def _duplicate(name: str) -> SavedViewError:
     return SavedViewError(f"You already have a view named “{name}”; choose another name.")
 
 
 def saved_view_create(*, owner: User, name: str, query: ListQuery, ctx: OrgContext) -> SavedView:
-    name = clean_view_name(name)
-    if selectors.saved_view_count(owner) >= settings.SAVED_VIEWS_PER_USER:
-        raise SavedViewError(
-            f"You have reached the limit of {settings.SAVED_VIEWS_PER_USER} saved views; "
-            "delete one first."
-        )
+    name = saved_view_name_clean(name=name)
+    _check_room(owner)
     if _name_taken(owner, name):
         raise _duplicate(name)
     try:
@@ -90,14 +105,15 @@ def saved_view_create(*, owner: User, name: str, query: ListQuery, ctx: OrgConte
 
 
 def saved_view_rename(*, view: SavedView, name: str) -> SavedView:
-    name = clean_view_name(name)
+    name = saved_view_name_clean(name=name)
     if _name_taken(view.owner, name, exclude_pk=view.pk):
         raise _duplicate(name)
-    view.name = name
+    old, view.name = view.name, name
     try:
         with transaction.atomic():
             view.save(update_fields=["name", "updated_at"])
     except IntegrityError:
+        view.name = old
         raise _duplicate(name) from None
     return view
 
@@ -142,12 +158,8 @@ def saved_view_set_shared(*, view: SavedView, shared: bool) -> SavedView:
 
 def saved_view_copy(*, view: SavedView, owner: User) -> SavedView:
     """Copy a view shared with ``owner`` into their own views, under a free name."""
-    if selectors.saved_view_count(owner) >= settings.SAVED_VIEWS_PER_USER:
-        raise SavedViewError(
-            f"You have reached the limit of {settings.SAVED_VIEWS_PER_USER} saved views; "
-            "delete one first."
-        )
-    base = view.name[:90]
+    _check_room(owner)
+    base = saved_view_name_clean(name=view.name)[: MAX_NAME - 10]  # room for " (999)"
     name = base
     for n in range(2, 1000):
         if not _name_taken(owner, name):

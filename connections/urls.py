@@ -1,7 +1,8 @@
 import uuid
 
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
+from connections.converters import ExportIdConverter
 from connections.views import connections, exports, facets, org_context, saved_views
 
 
@@ -23,35 +24,41 @@ class HostIdConverter:
 
 
 register_converter(HostIdConverter, "host_id")
+register_converter(ExportIdConverter, "export_id")
 
 app_name = "connections"
+
+# A malformed id ("abc", "-1") matches no route: the same 404 as a missing or foreign view.
+saved_view_patterns = [
+    path("", saved_views.view_create, name="view_create"),
+    path("<int:view_id>/rename/", saved_views.view_rename, name="view_rename"),
+    path("<int:view_id>/update/", saved_views.view_update, name="view_update"),
+    path("<int:view_id>/delete/", saved_views.view_delete, name="view_delete"),
+    path(
+        "<int:view_id>/confirm-delete/",
+        saved_views.view_confirm_delete,
+        name="view_confirm_delete",
+    ),
+    path("<int:view_id>/default/", saved_views.view_default, name="view_default"),
+    path("<int:view_id>/share/", saved_views.view_share, name="view_share"),
+    path("<int:view_id>/copy/", saved_views.view_copy, name="view_copy"),
+]
 
 urlpatterns = [
     path("connections/", connections.connection_list, name="list"),
     path("connections/<host_id:host_org_id>/", connections.connection_detail, name="detail"),
     path("connections/export.csv", exports.export_csv, name="export"),
     path(
-        "connections/export/<str:export_id>/progress/",
+        "connections/export/<export_id:export_id>/progress/",
         exports.export_progress,
         name="export_progress",
     ),
     path(
-        "connections/export/<str:export_id>/cancel/",
+        "connections/export/<export_id:export_id>/cancel/",
         exports.export_cancel,
         name="export_cancel",
     ),
     path("context/", org_context.switch_context, name="switch_context"),
-    path("views/", saved_views.view_create, name="view_create"),
-    path("views/<str:view_id>/rename/", saved_views.view_rename, name="view_rename"),
-    path("views/<str:view_id>/update/", saved_views.view_update, name="view_update"),
-    path("views/<str:view_id>/delete/", saved_views.view_delete, name="view_delete"),
-    path(
-        "views/<str:view_id>/confirm-delete/",
-        saved_views.view_confirm_delete,
-        name="view_confirm_delete",
-    ),
-    path("views/<str:view_id>/default/", saved_views.view_default, name="view_default"),
-    path("views/<str:view_id>/share/", saved_views.view_share, name="view_share"),
-    path("views/<str:view_id>/copy/", saved_views.view_copy, name="view_copy"),
+    path("views/", include(saved_view_patterns)),
     path("connections/facets/", facets.facet_counts, name="facets"),
 ]

@@ -6,6 +6,7 @@ mocking happens at the transport only, never in our own functions.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from connections import api
-from connections.models import ApiClient
+from connections.models import ApiClient, SavedView
 from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
 
 FORM_CONTENT = "application/x-www-form-urlencoded"
@@ -150,3 +151,25 @@ class FormClient(Client):
 def client() -> Client:
     """pytest-django's ``client``, as a FormClient."""
     return FormClient()
+
+
+def make_view(
+    owner: User, name: str, client: ApiClient, query: str = "", **kwargs: Any
+) -> SavedView:
+    """A saved view written straight to the database (no service, no checks)."""
+    return SavedView.objects.create(
+        owner=owner,
+        name=name,
+        query=query,
+        api_client=client,
+        target_org_id=kwargs.pop("target", str(client.organization_id)),
+        **kwargs,
+    )
+
+
+def field_error(body: str, error_id: str) -> str:
+    """The text of the error a page shows under a field (``<p … id=error_id>``)."""
+    pattern = rf'<p class="error field-error[^"]*"\s+id="{error_id}" role="alert">(.*?)</p>'
+    found = re.search(pattern, body, re.S)
+    assert found is not None, f"no {error_id} in the page"
+    return found[1]

@@ -1025,3 +1025,23 @@ def test_token_connection_is_not_reused_after_the_token_call(settings: Any) -> N
     ports = [port for port, _ in server.seen]
     assert len(set(ports[:2])) == 2  # the second token call came on a new connection
     assert ports[2] == ports[3] != ports[1]  # data calls share theirs, not the token's
+
+
+def test_retry_after_infinite_is_busy_not_500() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        return httpx.Response(429, headers={"Retry-After": "inf"}, json={"detail": []})
+
+    api.use_transport(httpx.MockTransport(handler))
+    with pytest.raises(api.ApiBusy) as caught:
+        list_page()
+    assert caught.value.retry_after == 1.0
+
+
+def test_token_call_429_is_busy() -> None:
+    api.use_transport(
+        httpx.MockTransport(lambda r: httpx.Response(429, headers={"Retry-After": "30"}))
+    )
+    with pytest.raises(api.ApiBusy):
+        list_page()

@@ -1,15 +1,19 @@
-"""hostadmin's own middleware, seen through requests: gzip at level 9 for pages."""
+"""hostadmin's own middleware, seen through requests: gzip at level 9 for pages, the
+session's idle and absolute lifetimes, the user's time zone."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import time
 
+from django.conf import settings as django_settings
 from django.test import Client
 from django.test.client import MULTIPART_CONTENT, encode_multipart
 
 from connections.models import ApiClient, AuditEvent, SavedView
+from sandbox import SandboxApp
 from tests.test_security import ALL_URLS
 from tests.test_settings import SETUP, run
 
@@ -155,3 +159,62 @@ def test_request_body_bad_content_length_is_400(client: Client, db) -> None:
     )
     assert response.status_code == 400
     assert b"Content-Length is not a number of bytes" in response.content
+
+
+# --- the session's lifetime ------------------------------------------------------------
+
+
+def _age_session(client: Client, seconds: float) -> None:
+    session = client.session
+    session["session_started"] = time.time() - seconds
+    session.save()
+
+
+def test_session_absolute_lifetime_logs_out(alice: Client, upstream: SandboxApp) -> None:
+    assert alice.get("/connections/").status_code == 200
+    _age_session(alice, django_settings.SESSION_ABSOLUTE_SECONDS + 60)
+    upstream.seen.clear()
+    response = alice.get("/connections/?order_dir=desc")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert "_auth_user_id" not in alice.session
+    assert list(upstream.seen) == []
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.LOGOUT).count() == 1
+
+
+def test_session_within_absolute_lifetime_stays(alice: Client) -> None:
+    alice.get("/connections/")
+    _age_session(alice, django_settings.SESSION_ABSOLUTE_SECONDS - 600)
+    assert alice.get("/connections/?order_dir=desc").status_code == 200
+
+
+def test_session_absolute_lifetime_htmx_gets_hx_redirect(alice: Client) -> None:
+    alice.get("/connections/")
+    _age_session(alice, django_settings.SESSION_ABSOLUTE_SECONDS + 60)
+    response = alice.get("/connections/?order_dir=desc", HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith("/login/")
+
+
+def test_session_idle_timeout_logs_out(alice: Client, upstream: SandboxApp) -> None:
+    alice.get("/connections/")
+    session = alice.session
+    session["session_seen"] = time.time() - django_settings.SESSION_IDLE_SECONDS - 60
+    session.save()
+    upstream.seen.clear()
+    response = alice.get("/connections/?order_dir=desc")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+    assert list(upstream.seen) == []
+
+
+# --- the time zone ---------------------------------------------------------------------
+
+
+def test_timezone_cookie_with_slash_is_applied(alice: Client) -> None:
+    alice.cookies["tz"] = "America/New_York"
+    body = alice.get("/connections/?limit=20").content.decode()
+    assert ' EST"' in body or ' EDT"' in body
+    alice.cookies["tz"] = "America%2FNew_York"  # as older pages wrote it
+    body = alice.get("/connections/?limit=20").content.decode()
+    assert ' EST"' in body or ' EDT"' in body

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import traceback
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.test import Client
@@ -40,6 +38,7 @@ SAMPLES = {
     "slug": "x",
     "uuid": str(uuid.uuid4()),
     "host_id": uuid.uuid4().hex,
+    "export_id": uuid.uuid4().hex,
 }
 REGEX_CANDIDATES = ("1", "connections", "auth", "x")
 _ROUTE_PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")
@@ -175,7 +174,8 @@ def test_csrf_token_header_as_sent_by_htmx_is_accepted(db, user: User) -> None:
     response = browser.post(
         "/views/", {"name": "With token"}, HTTP_X_CSRFTOKEN=str(token), HTTP_HX_REQUEST="true"
     )
-    assert response.status_code == 204
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/connections/?ctx=")
     assert SavedView.objects.filter(name="With token").exists()
 
 
@@ -510,51 +510,7 @@ def test_audit_context_switch_never_contains_secret(
         assert harbor_client.secret_ciphertext not in text
 
 
-# --- sessions and logout ---------------------------------------------------------------
-
-
-def _age_session(client: Client, seconds: float) -> None:
-    session = client.session
-    session["session_started"] = time.time() - seconds
-    session.save()
-
-
-def test_session_absolute_lifetime_logs_out(alice: Client, upstream: SandboxApp) -> None:
-    assert alice.get("/connections/").status_code == 200
-    _age_session(alice, django_settings.SESSION_ABSOLUTE_SECONDS + 60)
-    upstream.seen.clear()
-    response = alice.get("/connections/?order_dir=desc")
-    assert response.status_code == 302
-    assert response["Location"].startswith("/login/")
-    assert "_auth_user_id" not in alice.session
-    assert list(upstream.seen) == []
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.LOGOUT).count() == 1
-
-
-def test_session_within_absolute_lifetime_stays(alice: Client) -> None:
-    alice.get("/connections/")
-    _age_session(alice, django_settings.SESSION_ABSOLUTE_SECONDS - 600)
-    assert alice.get("/connections/?order_dir=desc").status_code == 200
-
-
-def test_session_absolute_lifetime_htmx_gets_hx_redirect(alice: Client) -> None:
-    alice.get("/connections/")
-    _age_session(alice, django_settings.SESSION_ABSOLUTE_SECONDS + 60)
-    response = alice.get("/connections/?order_dir=desc", HTTP_HX_REQUEST="true")
-    assert response.status_code == 204
-    assert response["HX-Redirect"].startswith("/login/")
-
-
-def test_session_idle_timeout_logs_out(alice: Client, upstream: SandboxApp) -> None:
-    alice.get("/connections/")
-    session = alice.session
-    session["session_seen"] = time.time() - django_settings.SESSION_IDLE_SECONDS - 60
-    session.save()
-    upstream.seen.clear()
-    response = alice.get("/connections/?order_dir=desc")
-    assert response.status_code == 302
-    assert response["Location"].startswith("/login/")
-    assert list(upstream.seen) == []
+# --- logout ----------------------------------------------------------------------------
 
 
 def test_logout_get_is_405(alice: Client) -> None:

@@ -24,8 +24,6 @@ from connections.models import SavedView
 from connections.query import LABELS, ORDER_FIELDS, PAGE_SIZES, SEARCH_FIELDS, ListQuery
 from connections.views.access import error_status, htmx_fragment, with_org_context
 
-REJECTED_NAME_KEY = "rejected_view_name"
-
 
 @require_GET
 @login_required
@@ -34,7 +32,7 @@ REJECTED_NAME_KEY = "rejected_view_name"
 @htmx_fragment
 def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
     if not request.GET:
-        default = selectors.default_view_of(request.user)
+        default = selectors.saved_view_get_default(user=request.user)
         # A default made in a context the user lost would redirect to a 403, every time.
         if default and not context.usable_client(request, default.api_client_id):
             default = None
@@ -71,7 +69,7 @@ def _list_page(
 ) -> tuple[dict[str, Any], int]:
     """Everything the list template needs, with one upstream call. The saved-views panel
     is left out of a results-only update (it does not change with the filters)."""
-    active_view = selectors.saved_view_of(request.user, request.GET.get("view", ""))
+    active_view = selectors.saved_view_get(user=request.user, view_id=request.GET.get("view"))
     view_id = active_view.pk if active_view else None
 
     def url(q: ListQuery) -> str:
@@ -125,7 +123,7 @@ def _list_page(
 def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None) -> dict[str, Any]:
     usable = context.usable_clients(request)
     allowed = {c.pk for c in usable}
-    own, shared_with_me = selectors.views_panel_for(request.user, usable)
+    own, shared_with_me = selectors.saved_view_list_panel(user=request.user, clients=usable)
     mine = []
     for view in own:
         ok = view.api_client_id in allowed
@@ -140,8 +138,7 @@ def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None
             }
         )
     shared = [{"view": v, "url": saved_view_url(v)} for v in shared_with_me]
-    rejected = request.session.pop(REJECTED_NAME_KEY, "")
-    return {"my_views": mine, "shared_views": shared, "rejected_name": rejected}
+    return {"my_views": mine, "shared_views": shared}
 
 
 @require_GET
@@ -153,7 +150,7 @@ def connection_detail(
     back_raw = request.GET.get("back", "")
     back = ListQuery.from_querystring(back_raw).query  # re-validated: no junk goes back out
     view_ids = parse_qs(back_raw).get("view", [""])
-    view = selectors.saved_view_of(request.user, view_ids[0])
+    view = selectors.saved_view_get(user=request.user, view_id=view_ids[0])
     back_url = list_url(ctx, back, view.pk if view else None)
     data: dict[str, Any] = {"ctx": ctx, "back_url": back_url, "host_org_id": host_org_id}
     try:

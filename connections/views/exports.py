@@ -3,42 +3,96 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from connections import api, export, services
 from connections.context import OrgContext
+from connections.links import list_url
 from connections.models import AuditEvent
 from connections.query import ListQuery
 from connections.views.access import error_status, htmx_fragment, with_org_context
+from connections.views.request import HtmxHttpRequest
 from hostadmin.client_ip import client_ip
+
+MAX_WAIT_POLLS = 20  # polls of 0.5 s for an export to start before giving up
 
 
 @require_GET
 @login_required
 @with_org_context
-def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | StreamingHttpResponse:
-    raw_id = request.GET.get("export_id", "")  # the download's own id (progress, cancel)
+def export_csv(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse | StreamingHttpResponse:
     parsed = ListQuery.parse(request.GET)
+    back = list_url(ctx, parsed.query)  # the list the link came from, as near as it can be
     if not parsed.is_clean:
         reason = "This export link is not valid: " + " ".join(parsed.messages.values())
-        return render(request, "connections/export_error.html", {"reason": reason}, status=400)
-    user_id = int(request.user.pk)  # type: ignore[arg-type]
+        return _refused(request, back, reason, status=400)
+    try:
+        job = _start(request, ctx, parsed.query)
+    except export.ExportRefused as exc:
+        return _refused(request, back, str(exc), status=exc.status)
+    except api.ApiError as exc:  # as the list: 403 for a refused target, 429 busy, ...
+        return _refused(request, back, str(exc), status=error_status(exc))
+    response = StreamingHttpResponse(job.stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Export-Rows"] = str(job.total)
+    return response
+
+
+@require_GET
+@login_required
+@htmx_fragment
+def export_progress(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
+    return _progress(request, export_id)
+
+
+@require_POST
+@login_required
+@htmx_fragment
+def export_cancel(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
+    cancelled = export.request_cancel(export_id, request.user.pk)
+    return _progress(request, export_id, status=200 if cancelled else 404)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _start(request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery) -> export.Export:
+    """Start the export the link asks for. Raises export.ExportRefused or api.ApiError."""
+    user_id = request.user.pk
+    raw_id = request.GET.get("export_id", "")  # the download's own id (progress, cancel)
     usable = export.valid_export_id(raw_id) and export.export_id_free(raw_id, user_id)
-    export_id = raw_id if usable else uuid.uuid4().hex
-    user = request.user
+    return export.start_export(
+        caller=ctx.caller,
+        query=query,
+        user_id=user_id,
+        export_id=raw_id if usable else uuid.uuid4().hex,
+        whole_view=request.GET.get("scope") != "page",
+        bom=request.GET.get("bom") == "1",
+        org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
+        on_finish=_audit(request, ctx, query),
+    )
+
+
+def _audit(
+    request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery
+) -> Callable[[export.Export], None]:
+    """What writes the export's audit row when it ends (complete, cancelled or failed)."""
+    user, ip_address = request.user, client_ip(request)
 
     def audit(job: export.Export) -> None:
         services.audit_record(
-            user=user,  # type: ignore[arg-type]
+            user=user,
             action=AuditEvent.Action.EXPORT,
             context=ctx.describe(),
-            ip_address=client_ip(request),
+            ip_address=ip_address,
             detail={
-                "query": parsed.query.querystring(),
+                "query": query.querystring(),
                 "scope": "all" if job.whole_view else "page",
                 "rows": job.written,
                 "total": job.total,
@@ -47,68 +101,27 @@ def export_csv(request: HttpRequest, ctx: OrgContext) -> HttpResponse | Streamin
             },
         )
 
-    try:
-        job = export.start_export(
-            caller=ctx.caller,
-            query=parsed.query,
-            user_id=user_id,
-            export_id=export_id,
-            whole_view=request.GET.get("scope") != "page",
-            bom=request.GET.get("bom") == "1",
-            org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
-            on_finish=audit,
-        )
-    except export.ExportRefused as exc:
-        return render(
-            request, "connections/export_error.html", {"reason": str(exc)}, status=exc.status
-        )
-    except api.ApiError as exc:
-        status = error_status(exc)  # as the list: 403 for a refused target, 429 busy, ...
-        return render(request, "connections/export_error.html", {"reason": str(exc)}, status=status)
-    response = StreamingHttpResponse(job.stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
-    response["Cache-Control"] = "no-store"
-    response["X-Export-Rows"] = str(job.total)
-    return response
+    return audit
 
 
-MAX_WAIT_POLLS = 20  # polls of 0.5 s for an export to start before giving up
+def _refused(request: HtmxHttpRequest, back: str, reason: str, *, status: int) -> HttpResponse:
+    """The export did not start: why, and a way back to the list it was asked from."""
+    data = {"reason": reason, "back_url": back}
+    return render(request, "connections/export_error.html", data, status=status)
 
 
-def _progress_response(request: HttpRequest, export_id: str, status: int = 200) -> HttpResponse:
+def _progress(request: HtmxHttpRequest, export_id: str, status: int = 200) -> HttpResponse:
     """The progress fragment. An export that has not started yet (or is someone else's,
     which looks the same) is "starting" for a few polls, then "did not start"."""
-    if not export.valid_export_id(export_id):
-        raise Http404("No such export.")
-    entry = export.progress_of(export_id, int(request.user.pk))  # type: ignore[arg-type]
-    polls = _int(request.GET.get("polls", "0"))
+    entry = export.progress_of(export_id, request.user.pk)
+    polls = _polls(request.GET.get("polls", ""))
     if entry is None:
         state = "starting" if polls < MAX_WAIT_POLLS else "missing"
         entry = {"state": state, "written": 0, "total": 0}
-    response = render(
-        request,
-        "connections/export_progress.html",
-        {"export_id": export_id, "p": entry, "next_poll": polls + 1},
-        status=status,
-    )
-    return response
+    data = {"export_id": export_id, "p": entry, "next_poll": polls + 1}
+    return render(request, "connections/export_progress.html", data, status=status)
 
 
-def _int(raw: str) -> int:
+def _polls(raw: str) -> int:
+    """How many times the page polled already (0 for anything but a few ASCII digits)."""
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 0
-
-
-@require_GET
-@login_required
-@htmx_fragment
-def export_progress(request: HttpRequest, export_id: str) -> HttpResponse:
-    return _progress_response(request, export_id)
-
-
-@require_POST
-@login_required
-@htmx_fragment
-def export_cancel(request: HttpRequest, export_id: str) -> HttpResponse:
-    if not export.request_cancel(export_id, int(request.user.pk)):  # type: ignore[arg-type]
-        return _progress_response(request, export_id, status=404)
-    return _progress_response(request, export_id)

@@ -1,22 +1,160 @@
-"""Saved views: create, rename, update, delete, default, share and copy."""
+"""Saved views: create, rename, update, delete, default, share and copy.
+
+After a change the user goes back to the page they were on (``next``, a path on this
+site: for htmx, the page's current URL, which the results may have moved on from since
+the form was drawn) or to the view just made. A name the form refuses is shown again
+with its error next to the field and what was typed in it: for htmx the form alone,
+swapped in place (nothing else on the page changes, unsaved filters included); without
+JavaScript, a page holding that form. Success messages are Django messages.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from connections import context, selectors, services
 from connections.context import ContextDenied, OrgContext
-from connections.links import _list_path, list_url, saved_view_url
+from connections.forms import (
+    SavedViewCreateForm,
+    SavedViewRenameForm,
+    SavedViewUpdateForm,
+    safe_next,
+)
+from connections.links import list_url, saved_view_url
 from connections.models import SavedView
 from connections.query import ListQuery
-from connections.views.connections import REJECTED_NAME_KEY
+from connections.views.access import htmx_fragment
+from connections.views.request import HtmxHttpRequest
+
+T = TypeVar("T")
+FORMS = "connections/forms.html"
 
 
-def _posted_context(request: HttpRequest) -> OrgContext:
+@require_POST
+@login_required
+@htmx_fragment
+def view_create(request: HtmxHttpRequest) -> HttpResponse:
+    ctx = _posted_context(request)
+    form = SavedViewCreateForm(request.POST)
+    view = _write(
+        form, lambda data: services.saved_view_create(owner=request.user, ctx=ctx, **data)
+    )
+    if view is None:
+        query = form.cleaned_data.get("query") or ListQuery()
+        back = list_url(ctx, query)
+        return _refused(request, "save_view_form", save_form=form, ctx=ctx, query=query, back=back)
+    messages.success(request, f"Saved view “{view.name}”.")
+    return _go(request, saved_view_url(view))
+
+
+@require_POST
+@login_required
+@htmx_fragment
+def view_rename(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = _own_view(request, view_id)
+    form = SavedViewRenameForm(request.POST)
+    if _write(form, lambda data: services.saved_view_rename(view=view, **data)) is None:
+        return _refused(request, "rename_form", rename_form=form, view=view)
+    messages.success(request, f"Renamed to “{view.name}”.")
+    return _go(request, _next(request))
+
+
+@require_POST
+@login_required
+def view_update(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = _own_view(request, view_id)
+    ctx = _posted_context(request)
+    form = SavedViewUpdateForm(request.POST)
+    form.is_valid()  # a query never fails: what is not valid in it falls back
+    services.saved_view_update(view=view, query=form.cleaned_data["query"], ctx=ctx)
+    messages.success(request, f"Updated view “{view.name}”.")
+    return _go(request, saved_view_url(view))
+
+
+@require_GET
+@login_required
+def view_confirm_delete(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = _own_view(request, view_id)
+    back = _next(request)
+    response = render(request, "connections/confirm_delete.html", {"view": view, "next_url": back})
+    if request.htmx and back:  # opened in place (hx-boost): a reload keeps the way back
+        push_url(response, f"{request.path}?{urlencode({'next': back})}")
+    return response
+
+
+@require_POST
+@login_required
+def view_delete(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = _own_view(request, view_id)
+    name = view.name
+    services.saved_view_delete(view=view)
+    messages.success(request, f"Deleted view “{name}”.")
+    return _go(request, _next(request))
+
+
+@require_POST
+@login_required
+def view_default(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = _own_view(request, view_id)
+    if request.POST.get("default") == "0":
+        services.saved_view_clear_default(view=view)
+        messages.success(request, f"“{view.name}” is no longer your default view.")
+    else:
+        services.saved_view_make_default(view=view)
+        messages.success(request, f"“{view.name}” now opens when you visit the list.")
+    return _go(request, _next(request))
+
+
+@require_POST
+@login_required
+def view_share(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = _own_view(request, view_id)
+    shared = request.POST.get("shared") != "0"
+    services.saved_view_set_shared(view=view, shared=shared)
+    verb = "is now shared with" if shared else "is no longer shared with"
+    messages.success(request, f"“{view.name}” {verb} everyone who has access to its context.")
+    return _go(request, _next(request))
+
+
+@require_POST
+@login_required
+def view_copy(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
+    view = selectors.saved_view_get_shared(user=request.user, view_id=view_id)
+    if view is None:
+        raise Http404("No such saved view.")
+    try:
+        copy = services.saved_view_copy(view=view, owner=request.user)
+    except services.SavedViewError as exc:
+        messages.error(request, str(exc))
+        return _go(request, _next(request))
+    messages.success(request, f"Copied “{view.name}” to your views as “{copy.name}”.")
+    return _go(request, saved_view_url(copy))
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _own_view(request: HtmxHttpRequest, view_id: int) -> SavedView:
+    """The user's own view; a foreign or missing one is the same 404 (as is a malformed
+    id, which the URL's ``<int:…>`` does not match)."""
+    view = selectors.saved_view_get(user=request.user, view_id=view_id)
+    if view is None:
+        raise Http404("No such saved view.")
+    return view
+
+
+def _posted_context(request: HtmxHttpRequest) -> OrgContext:
     """The context of the page the form was on (its ``ctx`` field), re-checked; not the
     session's, which another tab may have switched since (the session's without one)."""
     key = request.POST.get("ctx")
@@ -29,121 +167,37 @@ def _posted_context(request: HttpRequest) -> OrgContext:
     return ctx
 
 
-def _own_view_or_404(request: HttpRequest, view_id: str) -> SavedView:
-    view = selectors.saved_view_of(request.user, view_id)
-    if view is None:
-        raise Http404("No such saved view.")
-    return view
-
-
-def _back_to_list(
-    request: HttpRequest, view: SavedView | None = None, url: str | None = None
-) -> HttpResponse:
-    """After a change, go back to the list (htmx: a full-page redirect to it)."""
-    url = url or (saved_view_url(view) if view else None) or _list_path()
-    if getattr(request, "htmx", None):
-        response = HttpResponse(status=204)
-        response["HX-Location"] = url
-        return response
-    return redirect(url)
-
-
-@require_POST
-@login_required
-def view_create(request: HttpRequest) -> HttpResponse:
-    ctx = _posted_context(request)
-    query = ListQuery.from_querystring(request.POST.get("query", "")).query
+def _write(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | None:
+    """``write`` the valid form's data; None when the form, or the service (a name taken,
+    no room left), refuses it: the reason is then the form's error on ``name``."""
+    if not form.is_valid():
+        return None
     try:
-        view = services.saved_view_create(
-            owner=request.user,  # type: ignore[arg-type]
-            name=request.POST.get("name", ""),
-            query=query,
-            ctx=ctx,
-        )
+        return write(form.cleaned_data)
     except services.SavedViewError as exc:
-        messages.error(request, str(exc), extra_tags="field:save-view")
-        # Nothing lost: back to the same filters, with the rejected name in the field.
-        request.session[REJECTED_NAME_KEY] = request.POST.get("name", "")[:100]
-        return _back_to_list(request, url=list_url(ctx, query))
-    messages.success(request, f"Saved view “{view.name}”.")
-    return _back_to_list(request, view)
+        form.add_error("name", str(exc))
+        return None
 
 
-@require_POST
-@login_required
-def view_rename(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = _own_view_or_404(request, view_id)
-    try:
-        services.saved_view_rename(view=view, name=request.POST.get("name", ""))
-    except services.SavedViewError as exc:
-        messages.error(request, str(exc), extra_tags=f"field:{view.pk}")
-    else:
-        messages.success(request, f"Renamed to “{view.name}”.")
-    return _back_to_list(request)
+def _refused(request: HtmxHttpRequest, partial: str, **data: Any) -> HttpResponse:
+    """The refused form again (422), with its errors and what was typed: for htmx the form
+    alone, in place of the one sent; without JavaScript a page with that form."""
+    back = data.pop("back", None) or _next(request) or reverse("connections:list")
+    data |= {"form_partial": f"{FORMS}#{partial}", "next_url": back}
+    template = data["form_partial"] if request.htmx else "connections/saved_view_form.html"
+    return render(request, template, data, status=422)
 
 
-@require_POST
-@login_required
-def view_update(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = _own_view_or_404(request, view_id)
-    ctx = _posted_context(request)
-    query = ListQuery.from_querystring(request.POST.get("query", "")).query
-    services.saved_view_update(view=view, query=query, ctx=ctx)
-    messages.success(request, f"Updated view “{view.name}”.")
-    return _back_to_list(request, view)
+def _next(request: HtmxHttpRequest) -> str | None:
+    """The page the user was on, if it is a path on this site: for htmx the page's
+    current URL, else the form's (or the link's) ``next``."""
+    host, secure = request.get_host(), request.is_secure()
+    current = request.htmx.current_url_abs_path if request.htmx else None
+    raw = current or request.POST.get("next") or request.GET.get("next")
+    return safe_next(raw, host=host, secure=secure)
 
 
-@require_GET
-@login_required
-def view_confirm_delete(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = _own_view_or_404(request, view_id)
-    return render(request, "connections/confirm_delete.html", {"view": view})
-
-
-@require_POST
-@login_required
-def view_delete(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = _own_view_or_404(request, view_id)
-    name = view.name
-    services.saved_view_delete(view=view)
-    messages.success(request, f"Deleted view “{name}”.")
-    return _back_to_list(request)
-
-
-@require_POST
-@login_required
-def view_default(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = _own_view_or_404(request, view_id)
-    if request.POST.get("default") == "0":
-        services.saved_view_clear_default(view=view)
-        messages.success(request, f"“{view.name}” is no longer your default view.")
-    else:
-        services.saved_view_make_default(view=view)
-        messages.success(request, f"“{view.name}” now opens when you visit the list.")
-    return _back_to_list(request)
-
-
-@require_POST
-@login_required
-def view_share(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = _own_view_or_404(request, view_id)
-    shared = request.POST.get("shared") != "0"
-    services.saved_view_set_shared(view=view, shared=shared)
-    verb = "is now shared with" if shared else "is no longer shared with"
-    messages.success(request, f"“{view.name}” {verb} everyone who has access to its context.")
-    return _back_to_list(request)
-
-
-@require_POST
-@login_required
-def view_copy(request: HttpRequest, view_id: str) -> HttpResponse:
-    view = selectors.shared_view_for(request.user, view_id)
-    if view is None:
-        raise Http404("No such saved view.")
-    try:
-        copy = services.saved_view_copy(view=view, owner=request.user)  # type: ignore[arg-type]
-    except services.SavedViewError as exc:
-        messages.error(request, str(exc))
-        return _back_to_list(request)
-    messages.success(request, f"Copied “{view.name}” to your views as “{copy.name}”.")
-    return _back_to_list(request, copy)
+def _go(request: HtmxHttpRequest, url: str | None) -> HttpResponse:
+    """Off to ``url`` (else the list): for htmx a full-page load, so its messages show."""
+    url = url or reverse("connections:list")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

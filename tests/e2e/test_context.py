@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from connections.models import ApiClient
 from sandbox.data import org_uuid
-from tests.e2e.conftest import expected_names, host_names
+from tests.e2e.conftest import axe_violations, expected_names, host_names
 
 pytestmark = pytest.mark.e2e
 
@@ -107,9 +107,37 @@ def test_context_lost_access_shows_403_on_next_navigation(
     expect(page.get_by_role("heading", level=1)).to_contain_text("Harbor Finance → self")
 
 
-def test_context_not_connected_target_shows_error_banner(signed_in: Page) -> None:
+def test_context_refused_target_is_an_error_beside_the_switcher(signed_in: Page) -> None:
     page = signed_in
+    title = page.get_by_role("heading", level=1)
     switch(page, "Demo Lender", QUIET_BANK)
+    switcher = page.locator("form.ctx-switcher")
+    target = switcher.get_by_label("Target")
+    expect(switcher.get_by_role("alert")).to_have_text(
+        "Demo Lender may not act on this organization (the API refused it); pick another target."
+    )
+    expect(target).to_be_focused()
+    expect(target).to_have_value(QUIET_BANK)
+    expect(target).to_have_attribute("aria-describedby", "err-ctx-target")
+    # Nothing else moved: the page, its table and the session's context are as they were.
+    expect(title).to_contain_text("Demo Lender → self")
+    expect(page.locator("table.grid tbody tr")).to_have_count(20)
+    assert axe_violations(page) == []
+    page.reload()
+    expect(title).to_contain_text("Demo Lender → self")
+
+    page.locator("form.ctx-switcher").get_by_label("Target").fill(NORTHWIND)
+    page.get_by_role("button", name="Switch").click()
+    expect(title).to_contain_text("Demo Lender → Northwind Credit")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator("table.grid tbody tr")).to_have_count(20)
+
+
+def test_context_link_to_a_refused_target_offers_to_pick_another(
+    signed_in: Page, demo_client: ApiClient
+) -> None:
+    page = signed_in
+    page.goto(f"/connections/?ctx={demo_client.pk}.{QUIET_BANK}")
     banner = page.get_by_role("alert")
     expect(banner).to_contain_text("Could not load the connections.")
     expect(page.locator("#result-count")).to_have_text("Results unavailable")
@@ -119,12 +147,6 @@ def test_context_not_connected_target_shows_error_banner(signed_in: Page) -> Non
     target = page.locator("form.ctx-switcher").get_by_label("Target")
     expect(target).to_be_focused()
     expect(target).to_have_value(QUIET_BANK)
-
-    target.fill(NORTHWIND)
-    page.get_by_role("button", name="Switch").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Demo Lender → Northwind Credit")
-    expect(page.get_by_role("alert")).to_have_count(0)
-    expect(page.locator("table.grid tbody tr")).to_have_count(20)
 
 
 def test_context_sign_out_then_back_shows_no_data(signed_in: Page) -> None:

@@ -11,7 +11,13 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import OTHER_PASSWORD, expected_names, host_names, sign_in
+from tests.e2e.conftest import (
+    OTHER_PASSWORD,
+    axe_violations,
+    expected_names,
+    host_names,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -136,3 +142,70 @@ def test_saved_views_share_copy_and_delete(
     bob.reload()
     expect(panel(bob).get_by_role("heading", name="Shared with me")).to_have_count(0)
     expect(panel(bob).get_by_role("link", name="Acme for the team")).to_be_visible()
+
+
+def test_saved_views_actions_return_to_the_exact_page(signed_in: Page) -> None:
+    """The panel is drawn once; the filters and the page move on under it (htmx). Every
+    action, and Cancel on the delete confirmation, comes back to where the user is."""
+    page = signed_in
+    filter_acme_connected(page)
+    save_current_view(page, "Acme")
+    page.get_by_label("Rows per page").select_option("20")
+    page.get_by_role("checkbox", name="Disconnected").check()  # the view is now modified
+    page.get_by_role("searchbox", name="Search").fill("")
+    expect(page).not_to_have_url(re.compile(r"search_text"))
+    page.get_by_role("navigation", name="Pagination").get_by_role("link", name="Next").click()
+    expect(page).to_have_url(re.compile(r"offset=20"))
+    here = page.url
+
+    manage(page, "Acme").get_by_role("button", name="Share").click()
+    expect(page.locator("#messages")).to_contain_text("is now shared with")
+    assert page.url == here
+    manage(page, "Acme").get_by_role("button", name="Make default").click()
+    expect(page.locator("#messages")).to_contain_text("now opens when you visit the list")
+    assert page.url == here
+    box = manage(page, "Acme")
+    box.get_by_label("New name").fill("Acme all")
+    box.get_by_role("button", name="Rename").click()
+    expect(page.locator("#messages")).to_contain_text("Renamed to “Acme all”.")
+    assert page.url == here
+
+    manage(page, "Acme all").get_by_role("link", name="Delete…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete the view “Acme all”?")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page).to_have_url(here)
+    expect(page.locator("#result-count")).to_contain_text("(modified)")
+
+    manage(page, "Acme all").get_by_role("link", name="Delete…").click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("#messages")).to_contain_text("Deleted view “Acme all”.")
+    assert page.url == here
+
+
+def test_saved_views_refused_name_stays_in_place(signed_in: Page) -> None:
+    """By keyboard: Enter in the name field; the error is next to it, nothing else moves."""
+    page = signed_in
+    filter_acme_connected(page)
+    save_current_view(page, "Acme")
+    page.get_by_role("checkbox", name="Disconnected").check()
+    expect(page).not_to_have_url(re.compile(r"statuses=connected"))
+    here = page.url
+    rows = host_names(page)
+
+    name = panel(page).get_by_label("Save the current view as")
+    name.fill("ACME")
+    name.press("Enter")
+    error = panel(page).get_by_role("alert")
+    expect(error).to_have_text("You already have a view named “ACME”; choose another name.")
+    name = panel(page).get_by_label("Save the current view as")
+    expect(name).to_be_focused()
+    expect(name).to_have_value("ACME")
+    expect(name).to_have_attribute("aria-describedby", "err-save-view")
+    assert page.url == here
+    assert host_names(page) == rows
+    assert axe_violations(page) == []
+
+    name.fill("Acme, all statuses")
+    name.press("Enter")
+    expect(page.locator("#messages")).to_contain_text("Saved view “Acme, all statuses”.")
+    expect(page.locator("#result-count")).to_contain_text("view “Acme, all statuses”")

@@ -1,0 +1,103 @@
+"""Validation of POSTed input: a saved view's name and query, the context switcher's
+client and target, and where to go back to (``next``).
+
+A bound form that fails is rendered again with its errors next to their fields; what a
+form cannot know (a name already taken, a target the upstream refuses) is added to it
+with ``form.add_error`` by the view that learns it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from connections import services
+from connections.models import ApiClient
+from connections.query import ListQuery
+
+MAX_NEXT = 8190  # gunicorn's longest request line: no page of ours has a longer URL
+
+
+class ViewNameField(forms.CharField):
+    """A saved view's name, cleaned as the service stores it (invisible characters out,
+    spaces trimmed, 1 to 100 characters): the form shows the service's own reason."""
+
+    def to_python(self, value: Any) -> str:
+        try:
+            return services.saved_view_name_clean(name=str(super().to_python(value)))
+        except services.SavedViewError as exc:
+            raise ValidationError(str(exc), code="invalid") from None
+
+
+class ListQueryField(forms.Field):
+    """A list query as a query string (the page's filters); what is not valid in it falls
+    back to the nearest valid query, as a bookmark does, so it never fails."""
+
+    def to_python(self, value: Any) -> ListQuery:
+        return ListQuery.from_querystring(value if isinstance(value, str) else "").query
+
+
+class TargetField(forms.CharField):
+    """An organization UUID, or "self" (or nothing) for the API client's own organization:
+    None then."""
+
+    def to_python(self, value: Any) -> str | None:
+        raw = str(super().to_python(value))
+        if not raw or raw.lower() == "self":
+            return None
+        try:
+            return str(uuid.UUID(raw))
+        except ValueError:
+            raise ValidationError(
+                "The target must be an organization UUID, or “self”.", code="invalid"
+            ) from None
+
+
+class SavedViewCreateForm(forms.Form):
+    name = ViewNameField()
+    query = ListQueryField(required=False)
+
+
+class SavedViewRenameForm(forms.Form):
+    name = ViewNameField()
+
+
+class SavedViewUpdateForm(forms.Form):
+    query = ListQueryField(required=False)
+
+
+class ContextSwitchForm(forms.Form):
+    """The header's switcher: one of the user's API clients, and a target."""
+
+    client = forms.TypedChoiceField(
+        coerce=int,
+        error_messages={
+            "required": "Choose an API client.",
+            "invalid_choice": "You do not have access to that API client.",
+        },
+    )
+    target = TargetField(required=False, max_length=100)
+
+    def __init__(self, *args: Any, clients: Iterable[ApiClient], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["client"].choices = [(c.pk, c.name) for c in clients]  # type: ignore[attr-defined]
+
+
+def safe_next(raw: str | None, *, host: str, secure: bool) -> str | None:
+    """``raw`` if it is a path on this site to go back to, else None. Refused: another
+    host, a scheme-relative ``//host``, ``javascript:`` and any other scheme, a path that
+    does not start with ``/`` (``%2F%2Fhost`` arrives here decoded once, as ``//host``
+    or still encoded, and is refused either way), control characters."""
+    if not raw or len(raw) > MAX_NEXT or not raw.startswith("/"):
+        return None
+    if any(unicodedata.category(ch) in services.INVISIBLE for ch in raw):
+        return None
+    if not url_has_allowed_host_and_scheme(raw, allowed_hosts={host}, require_https=secure):
+        return None
+    return raw

@@ -1,0 +1,242 @@
+"""POST /context/, the header's switcher: a context is stored (and audited) only once the
+upstream has accepted the target; every refusal stands next to the field it is about."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from connections.models import ApiClient, AuditEvent
+from sandbox import SandboxApp
+from tests.conftest import body_of, field_error, make_client, org_id
+
+DEMO = org_id("demo-lender")
+HARBOR = org_id("harbor-finance")
+NORTHWIND = org_id("northwind-credit")
+QUIET = org_id("quiet-bank")  # not connected to anyone: every client gets a 403 for it
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def session_ctx(client: Client) -> dict | None:
+    return client.session.get("org_ctx")
+
+
+def data_calls(sandbox: SandboxApp) -> list:
+    return [s for s in sandbox.seen if "/host-connections" in s.path]
+
+
+def switches() -> int:
+    return AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).count()
+
+
+def switcher(body: str) -> str:
+    start = body.index('<form class="ctx-switcher"')
+    return body[start : body.index("</form>", start)]
+
+
+# --- switching -------------------------------------------------------------------------
+
+
+def test_switch_context_to_client_self(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.post("/context/", {"client": harbor_client.pk, "target": "self"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/connections/?ctx={harbor_client.pk}"
+    assert session_ctx(alice)["target"] == HARBOR
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == "Harbor Finance → self"
+    assert event.username == "alice"
+    assert list(upstream.seen) == []  # a client may always act on its own organization
+
+
+def test_switch_context_htmx_is_a_full_page_redirect(
+    alice: Client, harbor_client: ApiClient
+) -> None:
+    response = alice.post("/context/", {"client": harbor_client.pk, "target": ""}, **HX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/connections/?ctx={harbor_client.pk}"
+    assert session_ctx(alice)["target"] == HARBOR
+
+
+def test_switch_context_with_client_ids_in_the_thousands(
+    client: Client, user, upstream: SandboxApp
+) -> None:
+    """USE_THOUSAND_SEPARATOR must not turn id 1234 into "1,234" in the switcher's form."""
+    big = make_client("northwind-credit", pk=1234)
+    big.users.add(user)
+    client.force_login(user)
+    page = client.get(f"/connections/?ctx={big.pk}").content.decode()
+    assert '<option value="1234" selected>Northwind Credit</option>' in page
+    response = client.post("/context/", {"client": "1234", "target": "self"})
+    assert response.status_code == 302
+    assert response["Location"] == "/connections/?ctx=1234"
+
+
+def test_switch_context_to_target_proves_access_and_records_its_name(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    alice.get("/healthz")
+    response = alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND.upper()})
+    assert response.status_code == 302
+    assert response["Location"] == f"/connections/?ctx={demo_client.pk}.{NORTHWIND}"
+    assert session_ctx(alice)["target"] == NORTHWIND
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == "Demo Lender → Northwind Credit"
+    assert alice.session["org_ctx_recent"][0] == {"target": NORTHWIND, "label": "Northwind Credit"}
+    proof, name = data_calls(upstream)
+    assert proof.headers["target-organization-id"] == NORTHWIND  # asked in the target's context
+    assert "limit=0" in proof.query
+    assert name.headers["target-organization-id"] == DEMO  # the name: a host of Demo Lender
+    assert name.path.endswith(f"/host-connections/{NORTHWIND}")
+
+
+def test_switch_context_known_target_name_costs_one_call(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND})
+    alice.post("/context/", {"client": demo_client.pk, "target": "self"})
+    upstream.seen.clear()
+    alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND})
+    assert [c.headers["target-organization-id"] for c in data_calls(upstream)] == [NORTHWIND]
+    assert session_ctx(alice)["target"] == NORTHWIND
+
+
+# --- refusals: nothing stored, the reason next to its field -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_slug", "target"),
+    [
+        ("demo", QUIET),  # not connected at all
+        ("harbor", DEMO),  # Demo Lender is a host of Harbor Finance, which may not act on it
+    ],
+)
+def test_switch_context_target_the_upstream_refuses_is_not_stored(
+    alice: Client,
+    demo_client: ApiClient,
+    harbor_client: ApiClient,
+    upstream: SandboxApp,
+    client_slug: str,
+    target: str,
+) -> None:
+    chosen = demo_client if client_slug == "demo" else harbor_client
+    alice.get("/connections/")
+    before, recent = session_ctx(alice), alice.session.get("org_ctx_recent")
+    audits = switches()
+    response = alice.post("/context/", {"client": chosen.pk, "target": target})
+    assert response.status_code == 422
+    body = body_of(response)
+    assert field_error(body, "err-ctx-target") == (
+        f"{chosen.name} may not act on this organization (the API refused it); pick another target."
+    )
+    assert f'value="{target}"' in switcher(body)  # what was typed stays in the field
+    assert 'aria-describedby="err-ctx-target"' in switcher(body)
+    assert session_ctx(alice) == before
+    assert alice.session.get("org_ctx_recent") == recent
+    assert switches() == audits
+
+
+def test_switch_context_refused_htmx_answers_the_switcher_in_place(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.post("/context/", {"client": demo_client.pk, "target": QUIET}, **HX)
+    assert response.status_code == 422
+    assert "HX-Retarget" not in response  # it replaces the switcher, not the page
+    body = body_of(response)
+    assert body.lstrip().startswith('<form class="ctx-switcher"')
+    assert "<html" not in body
+    assert "may not act on this organization" in field_error(body, "err-ctx-target")
+    assert f'<option value="{demo_client.pk}" selected>Demo Lender</option>' in body
+
+
+def test_switch_context_refused_without_javascript_is_a_page_with_the_switcher(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.post("/context/", {"client": demo_client.pk, "target": QUIET})
+    body = body_of(response)
+    assert response.status_code == 422
+    assert "<h1>The context was not changed</h1>" in body
+    assert "may not act on this organization" in field_error(switcher(body), "err-ctx-target")
+
+
+def test_switch_context_upstream_down_at_the_check_is_not_stored(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    alice.get("/connections/")
+    before, audits = session_ctx(alice), switches()
+    upstream.faults.add("status_503", path="/host-connections", times=None)
+    response = alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND})
+    assert response.status_code == 422
+    message = field_error(body_of(response), "err-ctx-target")
+    assert message.startswith("The context was not changed: the API could not confirm")
+    assert "The API is under maintenance; try again later." in message
+    assert session_ctx(alice) == before
+    assert switches() == audits
+
+
+@pytest.mark.parametrize("target", ["not-a-uuid", "1234", "' OR 1=1 --", "self; drop"])
+def test_switch_context_bad_uuid_is_refused(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp, target: str
+) -> None:
+    alice.get("/connections/")
+    before = session_ctx(alice)
+    upstream.seen.clear()
+    audits = switches()
+    response = alice.post("/context/", {"client": harbor_client.pk, "target": target})
+    assert response.status_code == 422
+    assert field_error(body_of(response), "err-ctx-target") == (
+        "The target must be an organization UUID, or “self”."
+    )
+    assert session_ctx(alice) == before
+    assert switches() == audits
+    assert list(upstream.seen) == []
+
+
+@pytest.mark.parametrize(
+    ("raw_client", "message"),
+    [
+        ("foreign", "You do not have access to that API client."),
+        ("disabled", "You do not have access to that API client."),
+        ("abc", "You do not have access to that API client."),
+        ("", "Choose an API client."),
+        ("-1", "You do not have access to that API client."),
+        ("999999", "You do not have access to that API client."),
+    ],
+)
+def test_switch_context_foreign_or_bad_client_is_refused(
+    alice: Client,
+    harbor_client: ApiClient,
+    upstream: SandboxApp,
+    raw_client: str,
+    message: str,
+) -> None:
+    if raw_client == "foreign":
+        raw_client = str(make_client("northwind-credit").pk)
+    elif raw_client == "disabled":
+        harbor_client.enabled = False
+        harbor_client.save()
+        raw_client = str(harbor_client.pk)
+    alice.get("/connections/")
+    before = session_ctx(alice)
+    upstream.seen.clear()
+    audits = switches()
+    response = alice.post("/context/", {"client": raw_client, "target": "self"})
+    assert response.status_code == 422
+    assert field_error(switcher(body_of(response)), "err-ctx-client") == message
+    assert session_ctx(alice) == before
+    assert switches() == audits
+    assert list(upstream.seen) == []
+
+
+def test_switch_context_get_is_405(alice: Client) -> None:
+    assert alice.get("/context/").status_code == 405
+
+
+def test_switch_context_away_from_a_refused_target(
+    alice: Client, harbor_client: ApiClient, demo_client: ApiClient
+) -> None:
+    assert alice.get(f"/connections/?ctx={harbor_client.pk}.{DEMO}").status_code == 403
+    response = alice.post("/context/", {"client": demo_client.pk, "target": HARBOR})
+    assert response.status_code == 302
+    assert alice.get(response["Location"]).status_code == 200

@@ -262,7 +262,7 @@ def test_export_cancel_unknown_export_404(alice: Client) -> None:
 
 
 def test_export_cancel_csrf_required(user: User, demo_client: ApiClient) -> None:
-    browser = Client(enforce_csrf_checks=True)
+    browser = FormClient(enforce_csrf_checks=True)
     browser.force_login(user)
     browser.get(f"/connections/?ctx={demo_client.pk}")  # sets the CSRF cookie
     token = browser.cookies["csrftoken"].value

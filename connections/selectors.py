@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Field, QuerySet
 
-from connections.models import ApiClient, SavedView
+from connections.models import ApiClient, SavedView, UserPreferences
 
 AnyUser = User | AnonymousUser | object
 
@@ -101,3 +101,12 @@ def default_view_of(user: AnyUser) -> SavedView | None:
 
 def saved_view_count(user: AnyUser) -> int:
     return SavedView.objects.filter(owner_id=getattr(user, "pk", None)).count()
+
+
+def user_preferences_get(*, user: AnyUser) -> UserPreferences:
+    """The user's display preferences: their saved row, or an unsaved one with the
+    defaults (a read never writes; the row is created on the user's first save)."""
+    pk = getattr(user, "pk", None)
+    if pk is None:  # anonymous: the defaults, no query
+        return UserPreferences()
+    return UserPreferences.objects.filter(user_id=pk).first() or UserPreferences(user_id=pk)

@@ -12,7 +12,7 @@ from django.db.models.functions import Lower
 
 from connections import selectors
 from connections.context import OrgContext
-from connections.models import AuditEvent, SavedView
+from connections.models import AuditEvent, SavedView, UserPreferences
 from connections.query import CONTROL_CHARS, ListQuery
 
 
@@ -162,3 +162,18 @@ def saved_view_copy(*, view: SavedView, owner: User) -> SavedView:
             )
     except IntegrityError:
         raise _duplicate(name) from None
+
+
+# --- user preferences ------------------------------------------------------------------
+
+
+def user_preferences_update(*, user: User, density: str, time_display: str) -> UserPreferences:
+    """Save the user's display preferences, creating their row on the first save."""
+    if density not in UserPreferences.Density.values:
+        raise ValueError(f"Unknown density {density!r}")
+    if time_display not in UserPreferences.TimeDisplay.values:
+        raise ValueError(f"Unknown time display {time_display!r}")
+    prefs, _ = UserPreferences.objects.update_or_create(
+        user=user, defaults={"density": density, "time_display": time_display}
+    )
+    return prefs

@@ -3,6 +3,7 @@ import uuid
 from django.urls import path, register_converter
 
 from connections.views import connections, exports, org_context, saved_views
+from connections.views.preferences import preferences_update
 
 
 class HostIdConverter:
@@ -53,4 +54,5 @@ urlpatterns = [
     path("views/<str:view_id>/default/", saved_views.view_default, name="view_default"),
     path("views/<str:view_id>/share/", saved_views.view_share, name="view_share"),
     path("views/<str:view_id>/copy/", saved_views.view_copy, name="view_copy"),
+    path("preferences/", preferences_update, name="preferences_update"),
 ]

@@ -10,8 +10,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from connections.models import UserPreferences
+from sandbox import ORGS_BY_SLUG
 from tests.conftest import FormClient, body_of
 
 URL = "/preferences/"
@@ -98,18 +100,33 @@ def test_preferences_anonymous_pages_ask_nothing(client: Client, db) -> None:
     assert not [q for q in queries.captured_queries if "userpreferences" in q["sql"]]
 
 
-def test_preferences_menu_form_carries_the_page_as_next(alice: Client) -> None:
-    response = alice.get("/connections/?statuses=connected&order_by=host_email")
-    html = body_of(response)
+def _display_form(html: str) -> str:
     form = re.search(r'<form class="display-panel".*?</form>', html, re.S)
     assert form, "no Display form"
-    assert 'method="post" action="/preferences/"' in form.group(0)
-    assert (
-        '<input type="hidden" name="next" '
-        'value="/connections/?statuses=connected&amp;order_by=host_email">' in form.group(0)
-    )
-    assert 'name="csrfmiddlewaretoken"' in form.group(0)
-    assert "<legend>Rows</legend>" in form.group(0) and "<legend>Times</legend>" in form.group(0)
+    return form.group(0)
+
+
+def test_preferences_menu_form_carries_the_list_view_as_next(alice: Client) -> None:
+    response = alice.get("/connections/?statuses=connected&order_by=host_email&password=hunter2")
+    assert response.status_code == 200
+    form = _display_form(body_of(response))
+    assert 'method="post" action="/preferences/"' in form
+    canonical = response.context["canonical_url"]
+    assert "statuses=connected" in canonical and "order_by=host_email" in canonical
+    assert f'<input type="hidden" name="next" value="{escape(canonical)}">' in form
+    assert "hunter2" not in form  # the raw query is never echoed
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert "<legend>Rows</legend>" in form and "<legend>Times</legend>" in form
+
+
+@pytest.mark.parametrize("path", ["/connections/{host}/?back=password%3Dhunter2", "/views/9/x/"])
+def test_preferences_menu_form_on_other_pages_returns_to_the_list(alice: Client, path: str) -> None:
+    """Pages without a canonical address (detail, 404) give no ``next``: the view falls
+    back to the list; the page's own address is never echoed."""
+    response = alice.get(path.format(host=ORGS_BY_SLUG["northwind-credit"].id))
+    form = _display_form(body_of(response))
+    assert 'name="next"' not in form
+    assert "hunter2" not in form and "/views/9/" not in form
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from connections import context
+from connections import context, selectors
 
 
 def org_context(request: HttpRequest) -> dict[str, Any]:
@@ -22,3 +22,11 @@ def org_context(request: HttpRequest) -> dict[str, Any]:
         ),
         "org_recent": SimpleLazyObject(lambda: context.recent_targets(request)),
     }
+
+
+def preferences(request: HttpRequest) -> dict[str, Any]:
+    """``prefs``: the signed-in user's display preferences (row density, time display),
+    read at most once per page and only when a template asks; none for anonymous users."""
+    if not request.user.is_authenticated:
+        return {}
+    return {"prefs": SimpleLazyObject(lambda: selectors.user_preferences_get(user=request.user))}

@@ -1,5 +1,5 @@
 """Validation of POSTed input: a saved view's name and query, the context switcher's
-client and target, and where to go back to (``next``).
+client and target, the display preferences, and where to go back to (``next``).
 
 A bound form that fails is rendered again with its errors next to their fields; what a
 form cannot know (a name already taken, a target the upstream refuses) is added to it
@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from connections import services
-from connections.models import ApiClient
+from connections.models import ApiClient, UserPreferences
 from connections.query import ListQuery
 
 MAX_NEXT = 8190  # gunicorn's longest request line: no page of ours has a longer URL
@@ -101,3 +101,20 @@ def safe_next(raw: str | None, *, host: str, secure: bool) -> str | None:
     if not url_has_allowed_host_and_scheme(raw, allowed_hosts={host}, require_https=secure):
         return None
     return raw
+
+
+class DisplayPreferencesForm(forms.Form):
+    density = forms.ChoiceField(
+        choices=UserPreferences.Density.choices,
+        error_messages={
+            "required": "Choose a row density: comfortable or compact.",
+            "invalid_choice": "Choose a row density: comfortable or compact.",
+        },
+    )
+    time_display = forms.ChoiceField(
+        choices=UserPreferences.TimeDisplay.choices,
+        error_messages={
+            "required": "Choose how times are shown: relative or exact.",
+            "invalid_choice": "Choose how times are shown: relative or exact.",
+        },
+    )

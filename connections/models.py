@@ -99,3 +99,31 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.username} {self.action}"
+
+
+class UserPreferences(models.Model):
+    """How one user likes the pages shown. Created on the user's first save; until then
+    ``selectors.user_preferences_get`` gives an unsaved instance with the defaults."""
+
+    class Density(models.TextChoices):
+        COMFORTABLE = "comfortable", "Comfortable"
+        COMPACT = "compact", "Compact"
+
+    class TimeDisplay(models.TextChoices):
+        RELATIVE = "relative", "Relative (3 days ago)"
+        ABSOLUTE = "absolute", "Exact date and time"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    density = models.CharField(max_length=16, choices=Density.choices, default=Density.COMFORTABLE)
+    time_display = models.CharField(
+        max_length=16, choices=TimeDisplay.choices, default=TimeDisplay.RELATIVE
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "user preferences"
+
+    def __str__(self) -> str:
+        return f"{self.density}, {self.time_display}"

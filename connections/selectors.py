@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Field, QuerySet
 
-from connections.models import ApiClient, SavedView
+from connections.models import ApiClient, SavedView, UserPreferences
 
 AnyUser = User | AnonymousUser | object
 
@@ -107,3 +107,12 @@ JOIN {_Owner._meta.db_table} u ON u.{_Owner._meta.pk.column} = v.owner_id
 WHERE v.owner_id = %s OR (v.shared AND v.api_client_id IN ({{ids}}))
 ORDER BY LOWER(v.name), v.id
 """  # noqa: S608 - names come from the models; {ids} is only "%s" marks; values are parameters
+
+
+def user_preferences_get(*, user: AnyUser) -> UserPreferences:
+    """The user's display preferences: their saved row, or an unsaved one with the
+    defaults (a read never writes; the row is created on the user's first save)."""
+    pk = getattr(user, "pk", None)
+    if pk is None:  # anonymous: the defaults, no query
+        return UserPreferences()
+    return UserPreferences.objects.filter(user_id=pk).first() or UserPreferences(user_id=pk)

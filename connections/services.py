@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 
 from connections import crypto, selectors
 from connections.context import OrgContext
-from connections.models import ApiClient, AuditEvent, SavedView
+from connections.models import ApiClient, AuditEvent, SavedView, UserPreferences
 from connections.query import ListQuery
 
 
@@ -208,3 +208,18 @@ def api_client_secrets_rotate() -> SecretRotation:
         same = ApiClient.objects.filter(pk=pk, secret_ciphertext=ciphertext)
         rotated += same.update(secret_ciphertext=fresh)
     return SecretRotation(rotated=rotated, current=current, unreadable=unreadable)
+
+
+# --- user preferences ------------------------------------------------------------------
+
+
+def user_preferences_update(*, user: User, density: str, time_display: str) -> UserPreferences:
+    """Save the user's display preferences, creating their row on the first save."""
+    if density not in UserPreferences.Density.values:
+        raise ValueError(f"Unknown density {density!r}")
+    if time_display not in UserPreferences.TimeDisplay.values:
+        raise ValueError(f"Unknown time display {time_display!r}")
+    prefs, _ = UserPreferences.objects.update_or_create(
+        user=user, defaults={"density": density, "time_display": time_display}
+    )
+    return prefs

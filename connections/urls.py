@@ -4,6 +4,7 @@ from django.urls import include, path, register_converter
 
 from connections.converters import ExportIdConverter
 from connections.views import connections, exports, facets, org_context, saved_views
+from connections.views.preferences import preferences_update
 
 
 class HostIdConverter:
@@ -61,4 +62,5 @@ urlpatterns = [
     path("context/", org_context.switch_context, name="switch_context"),
     path("views/", include(saved_view_patterns)),
     path("connections/facets/", facets.facet_counts, name="facets"),
+    path("preferences/", preferences_update, name="preferences_update"),
 ]

@@ -201,6 +201,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "connections.context_processors.org_context",
+                "connections.context_processors.preferences",
             ],
         },
     }

@@ -5,12 +5,15 @@ from django.views.generic import RedirectView
 
 from hostadmin import metrics
 from hostadmin.health import health
+from hostadmin.signin import SignInForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connections:list"), name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -30,6 +30,7 @@ from django.core.cache import cache
 from connections import api
 from connections.api import HostConnection, HostConnectionPage
 from connections.query import ListQuery
+from hostadmin.cache import CacheUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,8 @@ def _acquire_slot(user_id: int) -> bool:
 
 
 def _release_slot(user_id: int) -> None:
-    with contextlib.suppress(ValueError):  # the counter expired: nothing to release
+    # The counter expired (ValueError) or the cache is down: nothing to release.
+    with contextlib.suppress(ValueError, CacheUnavailable):
         cache.decr(_running_key(user_id))
 
 
@@ -354,8 +356,17 @@ def start_export(
 ) -> Export:
     """Check the limits, fetch the first page (it gives the total) and return the export.
 
-    Raises ExportRefused (too many rows, too many exports running) or api.ApiError."""
-    if not _acquire_slot(user_id):
+    Raises ExportRefused (too many rows, too many exports running, the shared cache that
+    counts them is down) or api.ApiError."""
+    try:
+        acquired = _acquire_slot(user_id)
+    except CacheUnavailable:
+        raise ExportRefused(
+            "Exports are unavailable for a moment (the shared cache is down); the list "
+            "still works. Try the export again later.",
+            503,
+        ) from None
+    if not acquired:
         raise ExportRefused(
             f"You already have {settings.EXPORTS_PER_USER} exports running; "
             "wait for one to finish or cancel it.",

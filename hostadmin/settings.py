@@ -245,3 +245,26 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Dependencies down (issue 14) ------------------------------------------------------
+# Redis errors are cache misses (hostadmin.cache), with bounded waits on a hung Redis;
+# PostgreSQL down answers a clear 503 page (hostadmin.middleware). Each outage is logged
+# once per interval, not once per request.
+DEPENDENCY_LOG_INTERVAL = float(os.environ.get("DEPENDENCY_LOG_INTERVAL", "60"))
+if os.environ.get("REDIS_URL"):
+    CACHES["default"] = {
+        "BACKEND": "hostadmin.cache.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},  # type: ignore[dict-item]
+    }
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "hostadmin.middleware.DatabaseUnavailableMiddleware",
+)
+
+# --- Plain HTTP on loopback (make cluster, tests/cluster): production settings, but no
+# TLS in front, so cookies may not be Secure-only and nothing redirects to https.
+if PRODUCTION and os.environ.get("PLAIN_HTTP") == "1":
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+    SECURE_SSL_REDIRECT = False
+    SECURE_HSTS_SECONDS = 0

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from hostadmin.health import health
+from hostadmin.health import health, ready
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connections:list"), name="home"),
@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health, name="health"),
+    path("readyz", ready, name="ready"),
     path("admin/", admin.site.urls),
     path("", include("connections.urls")),
 ]

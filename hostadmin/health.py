@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 
 @require_safe
 def health(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
+    return HttpResponse("" if request.method == "HEAD" else "ok", content_type="text/plain")
 
 
 @require_safe
@@ -27,6 +27,8 @@ def ready(request: HttpRequest) -> HttpResponse:
     body = {name: "ok" if ok else "down" for name, ok in checks.items()}
     response = JsonResponse({"status": "ok" if all_ok else "down", **body})
     response.status_code = 200 if all_ok else 503
+    if request.method == "HEAD":  # gunicorn drops a HEAD body with a warning per request
+        response.content = b""
     response["Cache-Control"] = "no-store"
     return response
 

@@ -77,7 +77,9 @@ class ThrowawayPostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/hostadmin"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True)
+        done = subprocess.run([*self.as_postgres, *args], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {done.stdout}{done.stderr}")
 
     def init(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -180,13 +180,14 @@ def _running_key(user_id: int) -> str:
 
 def _acquire_slot(user_id: int) -> bool:
     key = _running_key(user_id)
-    cache.add(key, 0, PROGRESS_TTL)
+    ttl = settings.EXPORT_SLOT_SECONDS
+    cache.add(key, 0, ttl)
     try:
         running = cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, PROGRESS_TTL)
+        cache.add(key, 1, ttl)
         running = 1
-    cache.touch(key, PROGRESS_TTL)  # the counter lives as long as the newest export
+    cache.touch(key, ttl)  # the counter lives as long as the newest export
     if running > settings.EXPORTS_PER_USER:
         _release_slot(user_id)
         return False
@@ -232,6 +233,10 @@ class Export:
 
     def _progress(self) -> None:
         _write_progress(self.export_id, self.user_id, self.written, self.total, self.outcome)
+        # Each page keeps the user's count of running exports alive; an export killed
+        # mid-stream (its worker stopped past the graceful timeout) cannot give its slot
+        # back, and stops holding it EXPORT_SLOT_SECONDS later.
+        cache.touch(_running_key(self.user_id), settings.EXPORT_SLOT_SECONDS)
 
     def _cancelled(self) -> bool:
         return bool(cache.get(_cancel_key(self.export_id)))

@@ -1,16 +1,19 @@
 """With PostgreSQL down, every page answers a clear 503 page, and recovers by itself.
 
-The check runs before the session and the user are loaded (the first database use of a
-request): Django opens, or health-checks, its connection there, which it would do a
-moment later anyway. A database lost during the view is caught too. The page is a plain
-template rendered without the request, so nothing on it needs the database. ``/healthz``
-(liveness) and ``/readyz`` (which reports the database itself) are left alone.
+A request with a session is checked before its session and user are loaded (its first
+database use, in other middleware, where an error would become a 500): Django opens, or
+health-checks, its connection there, which it would do a moment later anyway. A request
+without one (the sign-in page) touches the database only in its view, whose error is
+caught here too. The page is a plain template rendered without the request, so nothing
+on it needs the database. ``/healthz`` (liveness) and ``/readyz`` (which reports the
+database itself) are left alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
@@ -29,7 +32,7 @@ class DatabaseUnavailableMiddleware:
         self.exempt = {reverse("health"), reverse("ready")}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info not in self.exempt:
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and request.path_info not in self.exempt:
             try:
                 connection.close_if_health_check_failed()  # as Django's first query does
                 connection.ensure_connection()

@@ -257,6 +257,9 @@ if os.environ.get("REDIS_URL"):
         "LOCATION": os.environ["REDIS_URL"],
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},  # type: ignore[dict-item]
     }
+# A running export refreshes its user's slot with every page: one killed with its worker
+# stops counting against the user's EXPORTS_PER_USER this long after its last page.
+EXPORT_SLOT_SECONDS = env_int("EXPORT_SLOT_SECONDS", 60)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
     "hostadmin.middleware.DatabaseUnavailableMiddleware",

@@ -8,9 +8,11 @@ every request goes over loopback to real processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ PG_URL = os.environ.get(
 REDIS_DB_URL = os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/12")
 BENCH_ROWS = 20_000  # an export of them takes seconds at 100 ms upstream latency
 GRACEFUL_TIMEOUT = 2  # seconds, so a cut export is cut quickly
+EXPORT_SLOT_SECONDS = 3  # a killed export stops holding its user's slot this soon
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +49,11 @@ def cluster_config(workdir: Path, *, database_url: str, redis_url: str, **env: s
         port=free_port(),
         workdir=workdir,
         sandbox_args=["--bench-rows", str(BENCH_ROWS)],
-        env={"GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT), **env},
+        env={
+            "GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
+            "EXPORT_SLOT_SECONDS": str(EXPORT_SLOT_SECONDS),
+            **env,
+        },
         logs_to_files=True,
         fresh_database=True,
     )
@@ -87,6 +94,25 @@ def grant_bench(cluster: Cluster) -> str:
     found = re.search(r"CTX (\d+)", out)
     assert found, out
     return found.group(1)
+
+
+def open_exports(
+    stack: contextlib.ExitStack, client: httpx.Client, urls: list[str], ctx: str
+) -> tuple[list[str], list[Iterator[bytes]]]:
+    """Start one whole-view export of the bench org at each of ``urls`` (kept open on
+    ``stack``, their first chunk read); their export ids and the rest of their bodies."""
+    ids, bodies = [], []
+    for url in urls:
+        export_id = uuid.uuid4().hex
+        link = f"{url}/connections/export.csv?ctx={ctx}&export_id={export_id}"
+        response = stack.enter_context(client.stream("GET", link))
+        assert response.status_code == 200, response.read()[:300]
+        assert response.headers["X-Export-Rows"] == str(BENCH_ROWS)
+        chunks = response.iter_bytes()
+        assert next(chunks).startswith(b"Host organization ID,")
+        ids.append(export_id)
+        bodies.append(chunks)
+    return ids, bodies
 
 
 def csrf_of(client: httpx.Client) -> str:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from deploy.cluster import Cluster
-from tests.cluster.conftest import cluster_config, every_url, instance_logs, signed_in
+from tests.cluster.conftest import cluster_config, every_url, instance_logs, sign_in, signed_in
 from tests.cluster.services import ThrowawayPostgres, ThrowawayRedis
 
 LOG_INTERVAL = 3  # seconds between two log lines about the same outage
@@ -121,6 +121,9 @@ def test_outage_postgres_down_503_page_then_recovers(
             assert swap.headers["HX-Retarget"] == "body"
             assert httpx.get(f"{url}/healthz").status_code == 200  # alive all the same
             assert readiness(url) == (503, {"status": "down", "database": "down", "cache": "ok"})
+        _, failed = sign_in(cluster.url, username="demo", password="demo")
+        assert failed.status_code == 503  # the sign-in form's POST: caught in the view
+        assert "Its database cannot be reached" in failed.text
         assert DATABASE_DOWN in instance_logs(cluster)
         assert "Traceback" not in instance_logs(cluster)
     finally:

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from deploy.cluster import Cluster
-from tests.cluster.conftest import csrf_of, every_url, grant_bench, sign_in, signed_in
+from tests.cluster.conftest import (
+    csrf_of,
+    every_url,
+    grant_bench,
+    open_exports,
+    sign_in,
+    signed_in,
+)
 
 
 def test_cluster_session_works_on_every_instance(cluster: Cluster) -> None:
@@ -52,19 +59,9 @@ def test_cluster_export_limit_progress_and_cancel_shared(cluster: Cluster) -> No
     ctx = grant_bench(cluster)
     client = signed_in(cluster.url)
     cluster.faults({"latency_ms": 100})  # 200 pages: several seconds an export
-    ids = [uuid.uuid4().hex for _ in range(2)]
     with contextlib.ExitStack() as open_streams:
-        bodies = []
-        for i, export_id in enumerate(ids):
-            url = (
-                f"{cluster.instance_url(i)}/connections/export.csv?ctx={ctx}&export_id={export_id}"
-            )
-            response = open_streams.enter_context(client.stream("GET", url))
-            assert response.status_code == 200
-            assert response.headers["X-Export-Rows"] == "20000"
-            chunks = response.iter_bytes()
-            assert next(chunks).startswith(b"Host organization ID,")
-            bodies.append(chunks)
+        urls = [cluster.instance_url(0), cluster.instance_url(1)]
+        ids, bodies = open_exports(open_streams, client, urls, ctx)
 
         third = client.get(f"{cluster.url}/connections/export.csv?ctx={ctx}")
         assert third.status_code == 429

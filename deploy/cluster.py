@@ -295,10 +295,12 @@ class Cluster:
     def env(self) -> dict[str, str]:
         """The instances' environment: the unit's Environment=, the loopback keys, the
         dependencies, then the config's own settings."""
+        keys = loopback_keys(self.workdir)
         return {
             **os.environ,
             **self.unit.environment,
-            **loopback_keys(self.workdir),
+            **keys,
+            "FERNET_KEYS": keys["FERNET_KEY"],  # the key list's name in newer settings
             "PLAIN_HTTP": "1",  # no TLS on loopback
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": self.config.database_url,

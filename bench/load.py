@@ -39,15 +39,19 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_sessions(cluster: Cluster, count: int) -> list[str]:
-    """``count`` signed-in sessions of the demo user, written straight to the database."""
+    """One signed-in session for each of ``count`` users (load-1, load-2, ...: each has
+    its own export limit, as real staff have), written straight to the database."""
     out = cluster.manage(
         "shell",
         "-c",
         "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
         "from django.contrib.auth.models import User\n"
         "from django.contrib.sessions.backends.db import SessionStore\n"
-        "u = User.objects.get(username='demo')\n"
-        f"for _ in range({count}):\n"
+        "from connections.models import ApiClient\n"
+        "clients = list(User.objects.get(username='demo').api_clients.all())\n"
+        f"for n in range(1, {count + 1}):\n"
+        "    u, _ = User.objects.get_or_create(username=f'load-{n}')\n"
+        "    u.api_clients.set(clients)\n"
         "    s = SessionStore()\n"
         "    s[SESSION_KEY] = str(u.pk)\n"
         "    s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
@@ -121,6 +125,7 @@ def run_locust(
         env={**os.environ, "LOAD_SESSIONS": ",".join(sessions)},
         check=False,  # locust exits 1 when a request failed: the figures say so
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # its own summary; the figures come from its CSV
     )
     with open(f"{prefix}_stats.csv", newline="") as f:
         return {row["Name"]: row for row in csv.DictReader(f)}
@@ -171,7 +176,8 @@ def main() -> None:
                         f"{total['50%']:>7} {total['95%']:>7} {total['Failure Count']:>6} "
                         f"{used / max(requests, 1):>10.1f}   {part['50%']} / {part['95%']}"
                     )
-    print()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average at the end {load} (other work on the machine inflates every figure)")
     for label in targets:
         base = unloaded[label]
         p95 = float(results[label, 16][PARTIAL]["95%"])

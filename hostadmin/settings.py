@@ -265,6 +265,13 @@ MIDDLEWARE.insert(
     "hostadmin.middleware.DatabaseUnavailableMiddleware",
 )
 
+# --- Behind nginx: the client's address is the last X-Forwarded-For entry, believed only
+# from these proxies (hostadmin.client_ip); sign-in lockout and audit log use it.
+TRUSTED_PROXIES = frozenset(
+    p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()
+)
+AXES_CLIENT_IP_CALLABLE = "hostadmin.client_ip.client_ip"
+
 # --- Plain HTTP on loopback (make cluster, tests/cluster): production settings, but no
 # TLS in front, so cookies may not be Secure-only and nothing redirects to https.
 if PRODUCTION and os.environ.get("PLAIN_HTTP") == "1":

@@ -107,3 +107,21 @@ def test_cluster_sign_in_lockout_shared(cluster: Cluster) -> None:
         _, locked = sign_in(url, client, username=username, password="wrong")
         assert locked.status_code == 429, url
         assert "Too many failed sign-ins" in locked.text
+
+
+def test_cluster_lockout_is_per_client_address_behind_nginx(cluster: Cluster) -> None:
+    """nginx passes the client's address (X-Forwarded-For): failures from one address
+    lock the username for that address only, not for everyone behind the proxy."""
+
+    def client_from(address: str) -> httpx.Client:
+        return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30.0)
+
+    attacker = client_from("127.0.0.2")
+    for _ in range(5):
+        _, last = sign_in(cluster.url, attacker, username="demo", password="wrong")
+    assert last.status_code == 429
+    _, still_locked = sign_in(cluster.url, attacker, username="demo", password="demo")
+    assert still_locked.status_code == 429
+    _, done = sign_in(cluster.url, client_from("127.0.0.3"), username="demo", password="demo")
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/connections/"

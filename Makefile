@@ -6,8 +6,9 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8100
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+CLUSTER_PORT ?= 8080
 
-.PHONY: demo test test-postgres lint typecheck browser install bench clean
+.PHONY: demo test test-postgres lint typecheck browser install bench clean cluster nginx test-cluster load
 
 # Dependencies are PEP 735 groups in pyproject.toml (`pip install --group`, pip >= 25.1).
 $(VENV)/.pip:
@@ -67,6 +68,27 @@ test-postgres: install browser
 bench: install
 	$(PY) bench/bench_list.py
 	$(PY) bench/bench_export.py
+
+# Debian's nginx for the cluster (run as our own foreground process, never as a service).
+nginx:
+	@test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; }
+
+# The production topology on loopback, from deploy/: nginx on 127.0.0.1:$(CLUSTER_PORT) in
+# front of two gunicorn instances, the sandbox, the machine's PostgreSQL (database
+# `hostadmin`, or DATABASE_URL) and Redis (REDIS_URL, default database 1). Ctrl-C stops all.
+cluster: $(VENV)/.run nginx
+	CLUSTER_PORT=$(CLUSTER_PORT) $(PY) -m deploy.cluster
+
+# The same topology under test (tests/cluster): PostgreSQL database `hostadmin_cluster_test`,
+# Redis database 12 (flushed), free ports; a throwaway PostgreSQL and Redis for the outages.
+test-cluster: install nginx
+	REDIS_URL= $(VENV)/bin/pytest -p no:cacheprovider tests/cluster
+
+# Locust against one instance and against the cluster; prints the figures and the machine.
+load: install nginx
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

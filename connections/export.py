@@ -30,6 +30,7 @@ from django.core.cache import cache
 from connections import api
 from connections.api import HostConnection, HostConnectionPage
 from connections.query import ListQuery
+from hostadmin.cache import CacheUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +180,14 @@ def _running_key(user_id: int) -> str:
 
 def _acquire_slot(user_id: int) -> bool:
     key = _running_key(user_id)
-    cache.add(key, 0, PROGRESS_TTL)
+    ttl = settings.EXPORT_SLOT_SECONDS
+    cache.add(key, 0, ttl)
     try:
         running = cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, PROGRESS_TTL)
+        cache.add(key, 1, ttl)
         running = 1
-    cache.touch(key, PROGRESS_TTL)  # the counter lives as long as the newest export
+    cache.touch(key, ttl)  # the counter lives as long as the newest export
     if running > settings.EXPORTS_PER_USER:
         _release_slot(user_id)
         return False
@@ -193,7 +195,8 @@ def _acquire_slot(user_id: int) -> bool:
 
 
 def _release_slot(user_id: int) -> None:
-    with contextlib.suppress(ValueError):  # the counter expired: nothing to release
+    # The counter expired (ValueError) or the cache is down: nothing to release.
+    with contextlib.suppress(ValueError, CacheUnavailable):
         cache.decr(_running_key(user_id))
 
 
@@ -230,6 +233,10 @@ class Export:
 
     def _progress(self) -> None:
         _write_progress(self.export_id, self.user_id, self.written, self.total, self.outcome)
+        # Each page keeps the user's count of running exports alive; an export killed
+        # mid-stream (its worker stopped past the graceful timeout) cannot give its slot
+        # back, and stops holding it EXPORT_SLOT_SECONDS later.
+        cache.touch(_running_key(self.user_id), settings.EXPORT_SLOT_SECONDS)
 
     def _cancelled(self) -> bool:
         return bool(cache.get(_cancel_key(self.export_id)))
@@ -354,8 +361,17 @@ def start_export(
 ) -> Export:
     """Check the limits, fetch the first page (it gives the total) and return the export.
 
-    Raises ExportRefused (too many rows, too many exports running) or api.ApiError."""
-    if not _acquire_slot(user_id):
+    Raises ExportRefused (too many rows, too many exports running, the shared cache that
+    counts them is down) or api.ApiError."""
+    try:
+        acquired = _acquire_slot(user_id)
+    except CacheUnavailable:
+        raise ExportRefused(
+            "Exports are unavailable for a moment (the shared cache is down); the list "
+            "still works. Try the export again later.",
+            503,
+        ) from None
+    if not acquired:
         raise ExportRefused(
             f"You already have {settings.EXPORTS_PER_USER} exports running; "
             "wait for one to finish or cancel it.",

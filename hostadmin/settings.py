@@ -407,3 +407,29 @@ if not all(_is_fernet_key(k) for k in FERNET_KEYS):
 FACET_COUNTS = env_bool("FACET_COUNTS", True)  # off: no count calls at all
 FACET_CACHE_SECONDS = env_int("FACET_CACHE_SECONDS", 30)  # per org context and query
 FACET_CONCURRENCY = env_int("FACET_CONCURRENCY", 5, minimum=1)  # calls in flight, per process
+
+# --- Dependencies down (issue 14) ------------------------------------------------------
+# Redis errors are cache misses (hostadmin.cache), with bounded waits on a hung Redis;
+# PostgreSQL down answers a clear 503 page (hostadmin.middleware). Each outage is logged
+# once per interval, not once per request.
+DEPENDENCY_LOG_INTERVAL = env_float("DEPENDENCY_LOG_INTERVAL", 60)
+if REDIS_URL:
+    CACHES["default"] = {
+        "BACKEND": "hostadmin.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},  # type: ignore[dict-item]
+    }
+# A running export refreshes its user's slot with every page: one killed with its worker
+# stops counting against the user's EXPORTS_PER_USER this long after its last page.
+EXPORT_SLOT_SECONDS = env_int("EXPORT_SLOT_SECONDS", 60)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "hostadmin.middleware.DatabaseUnavailableMiddleware",
+)
+
+# --- Plain HTTP on loopback (make cluster, tests/cluster): production settings, but no
+# TLS in front, so cookies may not be Secure-only and nothing redirects to https.
+if PRODUCTION and env_bool("PLAIN_HTTP", False):
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+    SECURE_SSL_REDIRECT = False
+    SECURE_HSTS_SECONDS = 0

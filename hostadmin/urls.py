@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from hostadmin import metrics
-from hostadmin.health import health
+from hostadmin.health import health, ready
 from hostadmin.signin import SignInForm
 
 urlpatterns = [
@@ -19,6 +19,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health, name="health"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    path("readyz", ready, name="ready"),
     path("admin/", admin.site.urls),
     path("", include("connections.urls")),
 ]

@@ -82,7 +82,7 @@ def project_urls() -> list[tuple[str, str]]:
 
 
 ALL_URLS = project_urls()
-ALLOW_ANONYMOUS = {"login", "health", "admin:login", "metrics"}  # metrics: by address
+ALLOW_ANONYMOUS = {"login", "health", "ready", "admin:login", "metrics"}  # metrics: by address
 
 
 def test_url_walk_covers_the_project() -> None:

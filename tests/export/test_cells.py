@@ -88,11 +88,72 @@ def test_cells_formula_guard_quotes_a_dangerous_start(start: str) -> None:
     assert safe_cell(value) == "'" + value
 
 
+# What a spreadsheet may trim or fold before it decides that a cell is a formula: the
+# guard decides on the first character after whitespace and invisible characters,
+# NFKC-normalised. Each of these passed unchanged before.
+LOOK_ALIKES = {
+    "space": " =1+1",
+    "spaces-then-plus": "   +1",
+    "nbsp": "\u00a0=1+1",
+    "ideographic-space": "\u3000=1+1",
+    "fullwidth-equals": "\uff1d1+1",
+    "fullwidth-plus": "\uff0b1",
+    "fullwidth-minus": "\uff0d1",
+    "fullwidth-at": "\uff20SUM(A1)",
+    "small-equals": "\ufe661+1",
+    "superscript-plus": "\u207a1",
+    "bom": "\ufeff=1+1",
+    "zero-width-space": "\u200b=1+1",
+    "right-to-left-override": "\u202e=1+1",
+    "line-separator": "\u2028=1+1",
+    "paragraph-separator": "\u2029=1+1",
+    "variation-selector": "\ufe0f=1+1",
+    "hangul-filler": "\u3164=1+1",
+    "vertical-tab": "\x0b=1+1",
+    "form-feed": "\x0cx",
+    "unit-separator": "\x1fx",
+    "del": "\x7fx",
+    "c1-control": "\x85x",
+    "space-then-tab": " \tx",
+    "nbsp-bom-space-equals": "\u00a0\ufeff =1",
+}
+
+
+@pytest.mark.parametrize("value", list(LOOK_ALIKES.values()), ids=list(LOOK_ALIKES))
+def test_cells_formula_guard_quotes_look_alikes(value: str) -> None:
+    assert safe_cell(value) == "'" + value  # the original text, kept whole
+
+
 @pytest.mark.parametrize(
-    "value", ["Plain - Co = fine", "a-b@x.example", "Zürich", "Łódź", "O'Brien", "1+1", ""]
+    "value",
+    [
+        "Plain - Co = fine",
+        "a-b@x.example",
+        "Zürich",
+        "Łódź",
+        "Ørsted",
+        "Kyōto",
+        "O'Brien",
+        "'quoted already",
+        "(555) 010-0199",
+        "1+1",  # a digit first: a spreadsheet reads text or a number, never a formula
+        "\u00a0Zürich",  # invisible, then a letter
+        "\uff21cme",  # full-width A: NFKC gives a letter
+        "\u2212" + "5",  # MINUS SIGN is not hyphen-minus, and NFKC keeps it
+        "",
+        "   ",  # nothing visible: nothing to evaluate
+        "\u200b",
+    ],
 )
 def test_cells_formula_guard_leaves_harmless_text(value: str) -> None:
     assert safe_cell(value) == value
+
+
+@pytest.mark.parametrize("value", ["-", "-5", "-12.50", "+49 30 1234567", "@"])
+def test_cells_formula_guard_one_rule_no_exceptions(value: str) -> None:
+    """A lone "-" and negative numbers are quoted too, as before: one rule that a reader
+    can check beats a list of harmless exceptions (the quote costs nothing there)."""
+    assert safe_cell(value) == "'" + value
 
 
 def test_cells_formula_guard_on_every_text_column() -> None:

@@ -192,3 +192,19 @@ def test_stream_duplicates_dropped_then_short_count_aborts() -> None:
     sent, raised = read_until(job, ExportAborted)
     assert str(raised.value) == "wrote 240 rows of 250"
     assert len(rows_of(sent)) == 240
+
+
+def test_stream_formula_look_alikes_quoted_in_the_file(sandbox: SandboxApp) -> None:
+    sandbox.dataset.insert_row(
+        DEMO.id,
+        host_name='\u00a0=HYPERLINK("http://evil.example","x")',
+        host_email="\uff0b1@evil.example",
+        owner_email="\ufeff@evil.example",
+    )
+    body = b"".join(start("search_field=host_email&search_text=evil.example").stream())
+    [row] = rows_of(body)
+    assert row[1:4] == [
+        '\'\u00a0=HYPERLINK("http://evil.example","x")',
+        "'\uff0b1@evil.example",
+        "'\ufeff@evil.example",
+    ]

@@ -72,6 +72,7 @@ def export_once(client: httpx.Client, ctx: str, extra: str = "") -> Run:
     first: float | None = None
     size = 0
     newlines = 0
+    last = b""
     with client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
         if response.status_code != 200:
             response.read()
@@ -81,7 +82,8 @@ def export_once(client: httpx.Client, ctx: str, extra: str = "") -> Run:
             if first is None:
                 first = time.perf_counter()
             size += len(chunk)
-            newlines += chunk.count(b"\r\n")
+            newlines += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]  # a line end may be split between two reads
     end = time.perf_counter()
     rows = newlines - 1  # the sandbox's names hold no line breaks; minus the header
     if rows != announced:

@@ -23,7 +23,7 @@ from itertools import islice
 from django.conf import settings
 
 from connections import api
-from connections.api import HostConnectionPage
+from connections.api import HostConnectionRowPage
 from connections.export import progress
 from connections.export.cells import HEADER, cells, csv_chunk
 from connections.export.seen import SeenIds
@@ -59,7 +59,7 @@ class Export:
     query: ListQuery
     user_id: int
     export_id: str
-    first: HostConnectionPage
+    first: HostConnectionRowPage
     whole_view: bool
     bom: bool
     filename: str
@@ -92,7 +92,7 @@ class Export:
         return ExportStream(self)
 
     def _generate(self) -> Generator[bytes, None, None]:
-        seen = SeenIds()
+        seen = SeenIds(self.total)
         try:
             self._report()
             if self._cancelled():  # cancelled while the first page was loading
@@ -137,20 +137,20 @@ class Export:
         progress.release_slot(self.user_id)
         self.on_finish(self)
 
-    def _rows(self, page: HostConnectionPage, seen: SeenIds) -> bytes:
-        rows = [cells(r) for r in page.items if seen.add(r.host_organization_id.bytes)]
+    def _rows(self, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
+        rows = [cells(r) for r in page.items if seen.add(str(r["host_organization_id"]))]
         self.written += len(rows)
         self._report()
         return csv_chunk(rows)
 
-    def _pages(self) -> Iterator[HostConnectionPage]:
+    def _pages(self) -> Iterator[HostConnectionRowPage]:
         """Pages 2..n in order. The pool's ``concurrency`` threads keep that many upstream
         calls in flight; up to twice as many pages are queued ahead, so a page waiting to
         be written never holds a request slot idle. Memory stays bounded by that window."""
         offsets = iter(range(PAGE, self.total, PAGE))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="export")
         window = 2 * self.concurrency
-        ahead: deque[Future[HostConnectionPage]] = deque(
+        ahead: deque[Future[HostConnectionRowPage]] = deque(
             self._submit(pool, offset) for offset in islice(offsets, window)
         )
         try:
@@ -165,9 +165,9 @@ class Export:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, pool: ThreadPoolExecutor, offset: int) -> Future[HostConnectionPage]:
+    def _submit(self, pool: ThreadPoolExecutor, offset: int) -> Future[HostConnectionRowPage]:
         return pool.submit(
-            api.list_host_connections, self.caller, self.query, limit=PAGE, offset=offset
+            api.list_host_connection_rows, self.caller, self.query, limit=PAGE, offset=offset
         )
 
 
@@ -210,7 +210,7 @@ def start_export(
     progress.mark_starting(export_id, user_id)
     try:
         if whole_view:
-            first = api.list_host_connections(caller, query, limit=PAGE, offset=0)
+            first = api.list_host_connection_rows(caller, query, limit=PAGE, offset=0)
             if first.total_items > settings.EXPORT_MAX_ROWS:
                 raise ExportRefused(
                     f"This view matches {first.total_items:,} rows; exports are limited to "
@@ -218,7 +218,7 @@ def start_export(
                     400,
                 )
         else:
-            first = api.list_host_connections(caller, query)
+            first = api.list_host_connection_rows(caller, query)
     except BaseException:
         progress.release_slot(user_id)
         progress.forget_progress(export_id)

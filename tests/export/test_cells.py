@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import random
 from typing import Any
 
 import pytest
@@ -27,7 +29,8 @@ ROW = {
 
 def row_of(**overrides: Any) -> Any:
     """A row as the export reads it from an upstream page."""
-    return api.HostConnection.model_validate({**ROW, **overrides})
+    page = {"items": [{**ROW, **overrides}], "total_items": 1}
+    return api.HostConnectionRowPage.model_validate_json(json.dumps(page)).items[0]
 
 
 def test_cells_in_header_order() -> None:
@@ -166,3 +169,17 @@ def test_csv_chunk_rfc4180() -> None:
     text = csv_chunk(rows).decode()
     assert text == '"a,b","say ""hi""","two\nlines",plain\r\n,x,y,z\r\n'
     assert list(csv.reader(io.StringIO(text, newline=""))) == rows
+
+
+def test_csv_chunk_same_bytes_as_csv_writer() -> None:
+    """Rows of every troublesome character: the fast path writes what csv.writer does."""
+    rng = random.Random(7)
+    alphabet = ["a", "é", "Ł", ",", '"', "\r", "\n", "\r\n", " ", "'", "=", "\0", "\t", "\u2028"]
+    rows = [
+        ["".join(rng.choices(alphabet, k=rng.randint(0, 3))) for _ in range(11)]
+        for _ in range(3000)
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    assert csv_chunk(rows) == buffer.getvalue().encode()
+    assert csv_chunk([]) == b""

@@ -64,6 +64,7 @@ test-postgres: install browser
 bench: install
 	$(PY) bench/bench_list.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_export_steps.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

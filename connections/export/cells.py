@@ -37,9 +37,10 @@ def safe_cell(value: str) -> str:
     quote when a spreadsheet could take it for a formula.
 
     The decision is on the first character after leading whitespace and invisible
-    characters, NFKC-normalised (so a full-width U+FF1D counts as =): = + - @ are dangerous, and
-    so is any control character (tab, CR, LF, vertical tab, NUL, DEL, C1) met on the way.
-    One rule, no exceptions: a lone "-" and negative numbers are quoted too."""
+    characters, NFKC-normalised (so a full-width U+FF1D counts as =): = + - @ are
+    dangerous, and so is any control character (tab, CR, LF, vertical tab, NUL, DEL, C1)
+    met on the way. One rule, no exceptions: a lone "-" and negative numbers are quoted
+    too."""
     if value[:1] in _PLAIN:  # most cells: one look-up, half the guard's cost on sandbox rows
         return value
     return f"'{value}" if _formula_like(value) else value

@@ -68,6 +68,7 @@ test-postgres: install browser
 bench: install
 	$(PY) bench/bench_list.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_export_steps.py
 
 # Debian's nginx for the cluster (run as our own foreground process, never as a service).
 nginx:

@@ -17,10 +17,14 @@ bench org's API client), signs in with httpx and measures:
   freshly started worker) at 10,000 and at 50,000 rows (target <= 8 MB at 50,000, and
   within 2 MB of the growth at 10,000);
 * that a long export completes under the deployment default (gunicorn gthread, no
-  worker timeout, as README.md documents): 100,000 rows at 50 ms upstream latency.
+  worker timeout, as README.md documents): 100,000 rows at 50 ms upstream latency;
+* hostadmin's own cost (issue 16), at 0 ms upstream latency and 100,000 rows: the export's
+  wall time against fetching the same pages straight from the sandbox with the same
+  concurrency and nothing else (target <= 1.25x), and the worker's CPU time (user +
+  system, from /proc) per 1,000 rows exported.
 
 The download is read with ``Accept-Encoding: identity`` (the raw CSV, as a script would).
-Takes about two minutes.
+Takes about three minutes; ``--speed-only`` runs the last part alone.
 """
 
 from __future__ import annotations
@@ -28,15 +32,30 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-from harness import Server, Site, hostadmin, machine_line, memory_kb, sandbox, signed_in, site
+from harness import (
+    Server,
+    Site,
+    cpu_seconds,
+    default_view_params,
+    hostadmin,
+    machine_line,
+    memory_kb,
+    sandbox,
+    signed_in,
+    site,
+    upstream_client,
+)
 from harness import verdict as ok
 
 LATENCY_MS = 20.0
 LONG_ROWS, LONG_LATENCY_MS = 100_000, 50.0
+SPEED_ROWS = 100_000  # at 0 ms latency: what hostadmin itself costs
 PAGE = 100
+CONCURRENCY = 4
 
 
 @dataclass
@@ -53,6 +72,7 @@ def export_once(client: httpx.Client, ctx: str, extra: str = "") -> Run:
     first: float | None = None
     size = 0
     newlines = 0
+    last = b""
     with client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
         if response.status_code != 200:
             response.read()
@@ -62,7 +82,8 @@ def export_once(client: httpx.Client, ctx: str, extra: str = "") -> Run:
             if first is None:
                 first = time.perf_counter()
             size += len(chunk)
-            newlines += chunk.count(b"\r\n")
+            newlines += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]  # a line end may be split between two reads
     end = time.perf_counter()
     rows = newlines - 1  # the sandbox's names hold no line breaks; minus the header
     if rows != announced:
@@ -98,12 +119,79 @@ def timings(server: Server, the_site: Site, runs: int) -> list[Run]:
     return done
 
 
+def fetch_pages(upstream: str, rows: int, concurrency: int) -> float:
+    """Wall time (ms) to GET every page of the default view straight from the sandbox,
+    ``concurrency`` requests in flight, the bodies read and nothing else done."""
+    client = upstream_client(upstream)
+    client.get("/host-connections", params=default_view_params()).raise_for_status()
+
+    def fetch(offset: int) -> int:
+        response = client.get("/host-connections", params=default_view_params(offset))
+        response.raise_for_status()
+        return len(response.content)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        sizes = list(pool.map(fetch, range(0, rows, PAGE)))
+    elapsed = (time.perf_counter() - start) * 1000
+    client.close()
+    if len(sizes) != -(-rows // PAGE):
+        raise RuntimeError("not every page was fetched")
+    return elapsed
+
+
+def speed(runs: int) -> None:
+    """hostadmin's own cost: a 100,000-row export at 0 ms latency against fetching its
+    pages alone, interleaved so drift hits both alike; the worker's CPU per 1,000 rows."""
+    with (
+        site() as the_site,
+        sandbox(SPEED_ROWS, 0.0) as upstream,
+        hostadmin(the_site, upstream, EXPORT_CONCURRENCY=str(CONCURRENCY)) as server,
+    ):
+        client = signed_in(server)
+        warm_up(client, the_site)
+        pid = server.worker_pid()
+        exports: list[float] = []
+        fetches: list[float] = []
+        cpu: list[float] = []
+        for _ in range(runs):
+            fetches.append(fetch_pages(upstream, SPEED_ROWS, CONCURRENCY))
+            before = cpu_seconds(pid)
+            run = export_once(client, the_site.ctx)
+            cpu.append((cpu_seconds(pid) - before) * 1000 / (run.rows / 1000))
+            exports.append(run.wall_ms)
+        client.close()
+    export_ms = statistics.median(exports)
+    fetch_ms = statistics.median(fetches)
+    ratio = export_ms / fetch_ms
+    print()
+    print(f"at 0 ms latency, {SPEED_ROWS:,} rows, concurrency {CONCURRENCY}, median of {runs}:")
+    print(f"pages fetched alone       {fetch_ms:8.0f} ms   (each run: {_each(fetches)})")
+    print(
+        f"hostadmin's export        {export_ms:8.0f} ms   (each run: {_each(exports)}); "
+        f"ratio {ratio:.2f} (target <= 1.25)  {ok(ratio <= 1.25)}"
+    )
+    print(
+        f"worker CPU per 1,000 rows {statistics.median(cpu):8.1f} ms   (user + system; "
+        f"each run: {', '.join(f'{c:.1f}' for c in cpu)})"
+    )
+
+
+def _each(samples: list[float]) -> str:
+    return ", ".join(f"{s:.0f}" for s in samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed exports per setting")
+    parser.add_argument("--speed-runs", type=int, default=3, help="exports at 0 ms latency")
+    parser.add_argument("--speed-only", action="store_true", help="only the 0 ms latency part")
     args = parser.parse_args()
-    concurrency = 4
+    concurrency = CONCURRENCY
     print(machine_line())
+    if args.speed_only:
+        speed(args.speed_runs)
+        return
     print(
         f"export benchmark: upstream latency {LATENCY_MS:g} ms, "
         f"gunicorn gthread 1 worker x 8 threads, EXPORT_CONCURRENCY={concurrency}"
@@ -165,6 +253,7 @@ def main() -> None:
         f"{long_run.wall_ms / 1000:.1f} s, every row (gthread, no worker timeout)  "
         f"{ok(long_run.rows == LONG_ROWS)}"
     )
+    speed(args.speed_runs)
 
 
 if __name__ == "__main__":

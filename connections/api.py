@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
 import httpx
 from django.conf import settings
@@ -30,6 +30,7 @@ from django.core.cache import cache
 from django.utils.http import parse_http_date
 from django.views.decorators.debug import sensitive_variables
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from typing_extensions import TypedDict  # pydantic's choice on Python 3.11
 
 from connections.query import ListQuery
 from hostadmin.observability import UpstreamMeter, current_request_id
@@ -522,3 +523,64 @@ def _parse(model: type[_Model], response: httpx.Response, correlation_id: str) -
             code="contract_breach",
             correlation_id=correlation_id,
         ) from None
+
+
+# --- the CSV export's rows -------------------------------------------------------------
+
+
+# The export writes every field as text. Its pages are checked against the same contract
+# in pydantic-core, but their rows stay plain dicts of the upstream's text: no model to
+# build, no datetime to format back (bench/bench_export_steps.py: parse and cells of a page
+# cost about a third of the models' way). A value in the usual shape is checked by a regex
+# (in Rust) and stays text; any other shape (an offset, a leap day, a UUID in capitals, ...)
+# falls through to the models' own types and rules.
+_UUID_TEXT = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_DAY = (  # a real calendar day, 29 February aside (left to UtcDatetime)
+    r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-"
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)"
+)
+_UTC_TEXT = rf"^{_DAY}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{{6}})?Z?$"
+
+IdText = Annotated[
+    Annotated[str, Field(pattern=_UUID_TEXT)] | uuid.UUID, Field(union_mode="left_to_right")
+]
+# Text: UTC, naive or with Z, seconds or microseconds; a datetime: any other valid shape.
+UtcText = Annotated[
+    Annotated[str, Field(pattern=_UTC_TEXT)] | UtcDatetime, Field(union_mode="left_to_right")
+]
+
+
+class HostConnectionRow(TypedDict):
+    """One host connection as the export reads it: the HostConnection contract, as text."""
+
+    host_organization_id: IdText
+    guest_organization_id: IdText
+    host_name: str
+    host_email: str
+    owner_email: str
+    status: Literal["connected", "disconnected"]
+    archived: bool
+    created_at: UtcText
+    updated_at: UtcText
+    archived_at: NotRequired[UtcText | None]
+    active_action_type: NotRequired[Literal["analytics_request"] | None]
+    active_action_updated_at: NotRequired[UtcText | None]
+
+
+# cache_strings="keys": the values are mostly unique (ids, emails), so pydantic-core's
+# cache of values is pure overhead (bench/bench_export_steps.py: parse 30 % faster).
+class HostConnectionRowPage(BaseModel, cache_strings="keys"):
+    items: list[HostConnectionRow]
+    total_items: Annotated[int, Field(ge=0)]
+
+
+def list_host_connection_rows(
+    caller: Caller, query: ListQuery, *, limit: int | None = None, offset: int | None = None
+) -> HostConnectionRowPage:
+    """``list_host_connections`` for the CSV export: the same call and contract checks (a
+    page that breaks them raises ApiContractError), rows as ``HostConnectionRow`` dicts."""
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        *query.upstream_params(limit=limit, offset=offset)
+    ]
+    return _parse(HostConnectionRowPage, *_get(caller, "/host-connections", params))

@@ -1045,3 +1045,112 @@ def test_token_call_429_is_busy() -> None:
     )
     with pytest.raises(api.ApiBusy):
         list_page()
+
+
+# --- the export's rows -----------------------------------------------------------------
+
+
+def _list_transport(items: list[dict[str, Any]], total: Any = None) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(200, json={"items": items, "total_items": total or len(items)})
+
+    return httpx.MockTransport(handler)
+
+
+def test_rows_same_values_as_the_models(sandbox: SandboxApp) -> None:
+    query = ListQuery(limit=100, order_by="active_action_updated_at")
+    models = list_page(query).items
+    rows = api.list_host_connection_rows(caller(), query)
+    assert isinstance(rows, api.HostConnectionRowPage)
+    assert rows.total_items == 302
+    assert [api.HostConnection.model_validate(row) for row in rows.items] == models
+
+
+def test_rows_usual_shapes_stay_text(sandbox: SandboxApp) -> None:
+    """The upstream's usual values are kept as sent (the export writes them as they are);
+    only other shapes become datetimes or UUIDs."""
+    row = detail_row(
+        created_at="2023-11-07T05:31:56Z",
+        updated_at="2025-12-12T12:00:00.123456",
+        archived_at="2023-11-07T07:31:56+02:00",
+        active_action_updated_at="2024-02-29T00:00:00Z",
+    )
+    api.use_transport(_list_transport([row]))
+    [got] = api.list_host_connection_rows(caller(), ListQuery()).items
+    assert got["host_organization_id"] == row["host_organization_id"]
+    assert (got["created_at"], got["updated_at"]) == (row["created_at"], row["updated_at"])
+    assert got.get("archived_at") == datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+    assert got.get("active_action_updated_at") == datetime(2024, 2, 29, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("created_at", "2025-12-12T12:00:00.000000"),
+        ("created_at", "2023-11-07T05:31:56"),
+        ("created_at", "2023-11-07T05:31:56.123456Z"),
+        ("created_at", "2023-11-07T05:31:56.5Z"),
+        ("created_at", "2023-11-07T07:31:56+02:00"),
+        ("created_at", "2023-11-07 05:31:56"),
+        ("created_at", "0001-01-01T00:00:00+01:00"),
+        ("created_at", "2024-02-29T00:00:00Z"),
+        ("created_at", "2023-02-29T00:00:00Z"),
+        ("created_at", "2023-04-31T00:00:00Z"),
+        ("created_at", "2024-13-01T00:00:00Z"),
+        ("created_at", "2024-01-01T24:00:00Z"),
+        ("created_at", "0000-01-01T00:00:00Z"),
+        ("created_at", "\u0662\u0660\u0662\u0663-01-01T00:00:00Z"),  # Arabic-Indic digits
+        ("created_at", "2024-01-01"),
+        ("created_at", 1_700_000_000),
+        ("created_at", None),
+        ("archived_at", None),
+        ("archived_at", ""),
+        ("host_organization_id", "0B4E7A0E-5F6C-4D7E-8F9A-0B1C2D3E4F50"),
+        ("host_organization_id", "0b4e7a0e5f6c4d7e8f9a0b1c2d3e4f50"),
+        ("host_organization_id", "0b4e7a0e-5f6c-4d7e-8f9a-0b1c2d3e4f5"),
+        ("host_organization_id", 5),
+        ("guest_organization_id", "not-a-uuid"),
+        ("status", "bogus"),
+        ("archived", "yes"),
+        ("archived", 2),
+        ("host_name", 5),
+        ("host_name", None),
+        ("active_action_type", "other"),
+    ],
+)
+def test_rows_accept_and_refuse_what_the_models_do(field: str, value: Any) -> None:
+    api.use_transport(_list_transport([detail_row(**{field: value})]))
+    try:
+        model = list_page().items[0]
+    except api.ApiContractError:
+        model = None
+    try:
+        row = api.list_host_connection_rows(caller(), ListQuery()).items[0]
+    except api.ApiContractError as exc:
+        assert exc.code == "contract_breach"
+        row = None
+    assert (row is None) == (model is None)
+    if row is not None:
+        assert api.HostConnection.model_validate(row) == model
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"items": "nope", "total_items": 1},
+        {"items": [], "total_items": -1},
+        {"items": []},
+        {"items": [{"host_name": "only a name"}], "total_items": 1},
+    ],
+)
+def test_rows_page_that_breaks_the_contract_is_refused(page: dict[str, Any]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(200, json=page)
+
+    api.use_transport(httpx.MockTransport(handler))
+    with pytest.raises(api.ApiContractError, match="cannot read"):
+        api.list_host_connection_rows(caller(), ListQuery())

@@ -4,20 +4,23 @@ URLs. The rows of the file are the export package's tests (tests/test_export.py)
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
 
-from connections import export
-from connections.export import ExportCancelled
+from connections import api, export
+from connections.export import ExportAborted, ExportCancelled
 from connections.models import ApiClient, AuditEvent
-from sandbox import SandboxApp
+from sandbox import Dataset, SandboxApp
 from tests.conftest import FormClient, make_client, org_id
 
 EXPORT = "/connections/export.csv"
@@ -280,3 +283,558 @@ def test_export_cancel_csrf_required(user: User, demo_client: ApiClient) -> None
 
 def test_export_cancel_get_not_allowed(alice: Client) -> None:
     assert alice.get(f"/connections/export/{new_export_id()}/cancel/").status_code == 405
+
+
+# --- the download's rows, limits and audit (moved from tests/test_export.py) ----------
+
+
+BIG_ROWS = 4000  # northwind: 40+ pages, so a failure at page 37 is mid-export
+
+
+DETAIL_LINK = re.compile(r'href="/connections/([0-9a-f]{32})/\?')
+
+
+def linked_ids(html: str) -> list[str]:
+    """The host organization ids the list's rows link to, in the CSV's hyphenated form."""
+    return [str(uuid.UUID(hex_id)) for hex_id in DETAIL_LINK.findall(html)]
+
+
+@pytest.fixture
+def sandbox() -> SandboxApp:
+    """300 rows per org as usual, but Quiet Bank starts empty (each test inserts exactly
+    the rows it needs) and Northwind Credit has 4,002 rows."""
+    return SandboxApp(
+        Dataset(
+            seed=7, rows_per_org=300, rows_overrides={"quiet-bank": 0, "northwind-credit": BIG_ROWS}
+        )
+    )
+
+
+@pytest.fixture
+def quiet_client(user: User) -> ApiClient:
+    client = make_client("quiet-bank")
+    client.users.add(user)
+    return client
+
+
+def body_of(response: Any) -> bytes:
+    assert response.status_code == 200, response.content[:500]
+    return b"".join(response.streaming_content)
+
+
+def body_until_abort(response: Any, exc: type[Exception] = ExportAborted) -> bytes:
+    """Consume the stream; it must end with ``exc``. Returns what was sent before."""
+    assert response.status_code == 200
+    got: list[bytes] = []
+    with pytest.raises(exc):
+        for chunk in response.streaming_content:
+            got.append(chunk)
+    return b"".join(got)
+
+
+def parse(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
+
+
+def data_rows(body: bytes) -> list[list[str]]:
+    rows = parse(body)
+    assert rows[0] == HEADER.rstrip("\r\n").split(",")
+    return rows[1:]
+
+
+def ids_of(body: bytes) -> list[str]:
+    return [row[0] for row in data_rows(body)]
+
+
+def the_audit() -> dict[str, Any]:
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    return {"user": event.username, "context": event.context, **event.detail}
+
+
+def insert_rows(sandbox: SandboxApp, count: int, org: str = QUIET, **overrides: Any) -> None:
+    for i in range(count):
+        sandbox.dataset.insert_row(
+            org,
+            host_name=f"Row {i:04d}",
+            host_email=f"row{i}@quiet.example",
+            owner_email=f"owner{i}@quiet.example",
+            **overrides,
+        )
+
+
+def list_page_ids(client: Client, ctx: Any, query: str, total: int) -> list[str]:
+    """The ids the list page shows for this query, walking its pages of 100 rows."""
+    ids: list[str] = []
+    for offset in range(0, total, 100):
+        sep = "&" if query else ""
+        response = client.get(f"/connections/?ctx={ctx}{sep}{query}&limit=100&offset={offset}")
+        assert response.status_code == 200
+        ids += linked_ids(response.content.decode())
+    return ids
+
+
+def test_export_exact_bytes_small_file(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient
+) -> None:
+    rows = [
+        {
+            "host_organization_id": "00000000-0000-4000-8000-000000000002",
+            "host_name": 'Beta, "Quoted" & Söhne',
+            "host_email": "ops@beta.example",
+            "owner_email": "anna@beta.example",
+            "status": "connected",
+            "archived": False,
+            "created_at": "2024-01-02T03:04:05Z",
+            "updated_at": "2024-02-03T04:05:06.500000",
+            "archived_at": None,
+            "active_action_type": None,
+            "active_action_updated_at": None,
+        },
+        {
+            "host_organization_id": "00000000-0000-4000-8000-000000000001",
+            "host_name": "=SUM(A1:A9)",
+            "host_email": "-x@evil.example",
+            "owner_email": "@owner.example",
+            "status": "disconnected",
+            "archived": True,
+            "created_at": "2023-12-31T23:00:00-02:00",
+            "updated_at": "2024-01-01T01:00:00Z",
+            "archived_at": "2024-03-01T00:00:00",
+            "active_action_type": "analytics_request",
+            "active_action_updated_at": "2024-03-02T10:11:12.000001",
+        },
+        {
+            "host_organization_id": "00000000-0000-4000-8000-000000000003",
+            "host_name": "Gamma\nTwo lines",
+            "host_email": "gamma@example.com",
+            "owner_email": "o@gamma.example",
+            "status": "connected",
+            "archived": False,
+            "created_at": "2022-06-07T08:09:10Z",
+            "updated_at": "2022-06-07T08:09:10Z",
+            "archived_at": None,
+            "active_action_type": "analytics_request",
+            "active_action_updated_at": "2022-06-08T00:00:00Z",
+        },
+    ]
+    for row in rows:
+        sandbox.dataset.insert_row(QUIET, **row)
+
+    body = body_of(alice.get(export_url(quiet_client.pk)))
+
+    assert body == (
+        HEADER + "00000000-0000-4000-8000-000000000001,'=SUM(A1:A9),'-x@evil.example,"
+        "'@owner.example,disconnected,true,2024-01-01T01:00:00Z,2024-01-01T01:00:00Z,"
+        "2024-03-01T00:00:00Z,analytics_request,2024-03-02T10:11:12.000001Z\r\n"
+        '00000000-0000-4000-8000-000000000002,"Beta, ""Quoted"" & Söhne",ops@beta.example,'
+        "anna@beta.example,connected,false,2024-01-02T03:04:05Z,"
+        "2024-02-03T04:05:06.500000Z,,,\r\n"
+        '00000000-0000-4000-8000-000000000003,"Gamma\nTwo lines",gamma@example.com,'
+        "o@gamma.example,connected,false,2022-06-07T08:09:10Z,2022-06-07T08:09:10Z,,"
+        "analytics_request,2022-06-08T00:00:00Z\r\n"
+    ).encode("utf-8")
+
+
+def test_export_exact_bytes_headers(alice: Client, quiet_client: ApiClient) -> None:
+    response = alice.get(export_url(quiet_client.pk))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["X-Export-Rows"] == "0"
+    assert "no-store" in response["Cache-Control"]
+    assert body_of(response) == HEADER.encode()
+
+
+@pytest.mark.parametrize("count", [0, 1, 100, 101, 250])
+def test_export_row_count_exact(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient, count: int
+) -> None:
+    insert_rows(sandbox, count)
+    response = alice.get(export_url(quiet_client.pk))
+    assert response["X-Export-Rows"] == str(count)
+    body = body_of(response)
+    names = [row[1] for row in data_rows(body)]
+    assert names == [f"Row {i:04d}" for i in range(count)]
+    audit = the_audit()
+    assert (audit["rows"], audit["total"], audit["outcome"]) == (count, count, "complete")
+
+
+def test_export_cap_plus_one_refused_with_message(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_MAX_ROWS = 100
+    insert_rows(sandbox, 101)
+    response = alice.get(export_url(quiet_client.pk))
+    assert response.status_code == 400
+    assert not response.streaming
+    text = response.content.decode()
+    assert "This view matches 101 rows; exports are limited to 100." in text
+    assert "Narrow the filters" in text
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).exists()
+
+
+def test_export_cap_exactly_at_cap_allowed(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_MAX_ROWS = 100
+    insert_rows(sandbox, 100)
+    assert len(data_rows(body_of(alice.get(export_url(quiet_client.pk))))) == 100
+
+
+def test_export_cap_refusal_frees_the_slot(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_MAX_ROWS = 100
+    settings.EXPORTS_PER_USER = 1
+    insert_rows(sandbox, 101)
+    assert alice.get(export_url(quiet_client.pk)).status_code == 400
+    assert alice.get(export_url(quiet_client.pk)).status_code == 400  # not 429
+    response = alice.get(export_url(quiet_client.pk, "search_text=Row+000"))
+    assert len(data_rows(body_of(response))) == 10
+
+
+def test_export_cap_list_page_says_so_before_export(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_MAX_ROWS = 100
+    insert_rows(sandbox, 101)
+    text = alice.get(f"/connections/?ctx={quiet_client.pk}").content.decode()
+    assert 'id="export-too-big"' in text
+    assert "limited to 100 rows" in text
+
+
+PREFIXES = {
+    "equals": "=",
+    "plus": "+",
+    "minus": "-",
+    "at": "@",
+    "tab": "\t",
+    "cr": "\r",
+    "lf": "\n",
+    "nul": "\0",
+}
+
+
+@pytest.mark.parametrize("prefix", list(PREFIXES.values()), ids=list(PREFIXES))
+def test_export_formula_injection_prefix_neutralised(
+    alice: Client, sandbox: SandboxApp, quiet_client: ApiClient, prefix: str
+) -> None:
+    dangerous = {
+        "host_name": f'{prefix}HYPERLINK("http://evil.example","x")',
+        "host_email": f"{prefix}1+1@evil.example",
+        "owner_email": f"{prefix}cmd|' /C calc'!A0",
+    }
+    sandbox.dataset.insert_row(QUIET, **dangerous)
+    sandbox.dataset.insert_row(
+        QUIET, host_name="Plain - Co = fine", host_email="a-b@x.example", owner_email="o@x.example"
+    )
+    body = body_of(alice.get(export_url(quiet_client.pk, "order_by=host_email")))
+
+    rows = data_rows(body)  # the file round-trips through csv.reader
+    assert len(rows) == 2
+    by_name = {row[1]: row for row in rows}
+    bad = by_name["'" + dangerous["host_name"]]
+    assert bad[1:4] == ["'" + dangerous[k] for k in ("host_name", "host_email", "owner_email")]
+    good = by_name["Plain - Co = fine"]
+    assert good[1:4] == ["Plain - Co = fine", "a-b@x.example", "o@x.example"]
+    # In the raw bytes no cell, quoted or not, starts with the dangerous character.
+    text = body.decode()
+    for payload in ("HYPERLINK(", "1+1@evil", "cmd|"):
+        assert f",{prefix}{payload}" not in text
+        assert f',"{prefix}{payload}' not in text
+        assert f"'{prefix}{payload}" in text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "statuses=connected&order_by=created_at&order_dir=desc",
+        "order_by=archived_at",
+        "order_by=active_action_updated_at&order_dir=desc",
+        "search_text=bank&search_field=host_name&order_by=owner_email",
+        "archived=false&active_action_types=analytics_request&order_by=updated_at",
+    ],
+)
+def test_export_rows_in_view_order(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, query: str
+) -> None:
+    response = alice.get(export_url(demo_client.pk, query))
+    total = int(response["X-Export-Rows"])
+    exported = ids_of(body_of(response))
+    assert total > 20
+    assert len(exported) == total
+    assert exported == list_page_ids(alice, demo_client.pk, query, total)
+
+
+def test_export_this_page_only_scope(alice: Client, demo_client: ApiClient) -> None:
+    query = "order_by=owner_email&order_dir=desc&limit=20&offset=40"
+    response = alice.get(export_url(demo_client.pk, query, scope="page"))
+    assert response["X-Export-Rows"] == "20"
+    exported = ids_of(body_of(response))
+    page = alice.get(f"/connections/?ctx={demo_client.pk}&{query}").content.decode()
+    assert exported == linked_ids(page)
+    assert len(set(exported)) == 20
+    audit = the_audit()
+    assert (audit["scope"], audit["rows"], audit["outcome"]) == ("page", 20, "complete")
+
+
+def test_export_this_page_only_ignores_cap(alice: Client, demo_client: ApiClient, settings) -> None:
+    settings.EXPORT_MAX_ROWS = 50
+    assert alice.get(export_url(demo_client.pk)).status_code == 400
+    response = alice.get(export_url(demo_client.pk, "limit=50", scope="page"))
+    assert len(data_rows(body_of(response))) == 50
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_export_upstream_failure_page_37_aborts(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, settings, concurrency: int
+) -> None:
+    settings.EXPORT_CONCURRENCY = concurrency
+    ctx = f"{demo_client.pk}.{NORTHWIND}"
+    sandbox.faults.add("status_500", path="/host-connections", after=36, times=None)
+    response = alice.get(export_url(ctx, "order_by=created_at"))
+    total = int(response["X-Export-Rows"])
+    assert total >= 3700
+
+    sent = body_until_abort(response)
+
+    ids = ids_of(sent)
+    if concurrency == 1:
+        assert len(ids) == 3600  # pages 1..36 and not one row more
+    assert 0 < len(ids) < total and len(ids) % 100 == 0
+    expected = sandbox.dataset.query(
+        NORTHWIND,
+        statuses=("connected", "disconnected"),
+        search_field="host_name",
+        search_text=None,
+        order_by="created_at",
+        order_dir="asc",
+        archived=None,
+        action_types=None,
+    )
+    assert ids == [r["host_organization_id"] for r in expected[: len(ids)]]
+    audit = the_audit()
+    assert audit["outcome"] == "failed"
+    assert audit["rows"] == len(ids)
+    assert audit["total"] == total
+
+
+def test_export_upstream_failure_shows_failed_progress(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient
+) -> None:
+    export_id = new_export_id()
+    sandbox.faults.add("status_500", path="/host-connections", after=1, times=None)
+    body_until_abort(alice.get(export_url(demo_client.pk, export_id=export_id)))
+    text = alice.get(f"/connections/export/{export_id}/progress/").content.decode()
+    assert "The export failed after 100 of 302 rows" in text
+
+
+def test_export_upstream_retryable_error_is_retried_not_aborted(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient
+) -> None:
+    sandbox.faults.add("status_503", path="/host-connections", after=2, times=1)
+    body = body_of(alice.get(export_url(demo_client.pk)))
+    assert len(set(ids_of(body))) == 302
+    assert the_audit()["outcome"] == "complete"
+
+
+def test_export_upstream_down_at_start_503_frees_slot(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 1
+    rule = sandbox.faults.add("status_500", path="/host-connections", times=None)
+    response = alice.get(export_url(demo_client.pk))
+    assert response.status_code == 503
+    assert "reference" in response.content.decode()
+    sandbox.faults.rules.remove(rule)
+    assert len(ids_of(body_of(alice.get(export_url(demo_client.pk))))) == 302
+
+
+def test_export_total_items_change_aborts(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient
+) -> None:
+    response = alice.get(export_url(demo_client.pk))
+    assert response["X-Export-Rows"] == "302"
+    chunks = iter(response.streaming_content)
+    first = next(chunks)
+    assert len(data_rows(first)) == 100
+    sandbox.dataset.insert_row(org_id("demo-lender"), host_name="Inserted Mid Export")
+    with pytest.raises(ExportAborted, match="changed"):
+        for _ in chunks:
+            pass
+    audit = the_audit()
+    assert audit["outcome"] == "failed"
+    assert audit["rows"] == 100
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {
+        "host_organization_id": str(uuid.UUID(int=i + 1)),
+        "guest_organization_id": org_id("demo-lender"),
+        "host_name": f"Host {i:04d}",
+        "host_email": f"h{i}@example.com",
+        "owner_email": f"o{i}@example.com",
+        "status": "connected",
+        "archived": False,
+        "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
+    }
+
+
+def overlapping_upstream(total: int, pages: dict[int, range]) -> httpx.MockTransport:
+    """An upstream whose page at each offset serves the given row indexes: a row that
+    moved between two page fetches appears on both."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        offset = int(request.url.params["offset"])
+        items = [_row(i) for i in pages[offset]]
+        return httpx.Response(200, json={"items": items, "total_items": total})
+
+    return httpx.MockTransport(handler)
+
+
+def test_export_duplicates_across_pages_removed_count_check_aborts(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    # Rows 90..99 are served twice and rows 240..249 never: 240 distinct rows of 250.
+    api.use_transport(
+        overlapping_upstream(250, {0: range(0, 100), 100: range(90, 190), 200: range(190, 240)})
+    )
+    sent = body_until_abort(alice.get(export_url(demo_client.pk)))
+    ids = ids_of(sent)
+    assert len(ids) == len(set(ids)) == 240
+    assert ids == [str(uuid.UUID(int=i + 1)) for i in range(240)]
+    audit = the_audit()
+    assert (audit["outcome"], audit["rows"], audit["total"]) == ("failed", 240, 250)
+
+
+def test_export_duplicates_across_pages_removed_file_complete(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    # Rows 95..99 are served twice; every row is served at least once.
+    api.use_transport(
+        overlapping_upstream(250, {0: range(0, 100), 100: range(95, 195), 200: range(195, 250)})
+    )
+    ids = ids_of(body_of(alice.get(export_url(demo_client.pk))))
+    assert ids == [str(uuid.UUID(int=i + 1)) for i in range(250)]
+    assert the_audit()["outcome"] == "complete"
+
+
+def test_export_concurrency_limit_third_gets_429(
+    alice: Client, demo_client: ApiClient, other_user: User, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 2
+    first = alice.get(export_url(demo_client.pk))
+    second = alice.get(export_url(demo_client.pk))
+    assert (first.status_code, second.status_code) == (200, 200)
+    next(iter(first.streaming_content))  # one started, one not: both count
+
+    third = alice.get(export_url(demo_client.pk))
+    assert third.status_code == 429
+    assert not third.streaming
+    assert "You already have 2 exports running" in third.content.decode()
+
+    bob = Client()
+    bob.force_login(other_user)
+    assert bob.get(export_url(demo_client.pk)).status_code == 200  # the limit is per user
+
+    body_of(second)
+    fourth = alice.get(export_url(demo_client.pk))
+    assert fourth.status_code == 200
+    assert alice.get(export_url(demo_client.pk)).status_code == 429
+    body_of(first)
+    body_of(fourth)
+
+
+def test_export_concurrency_limit_released_after_failure(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 1
+    rule = sandbox.faults.add("status_500", path="/host-connections", after=1, times=None)
+    body_until_abort(alice.get(export_url(demo_client.pk)))
+    sandbox.faults.rules.remove(rule)
+    assert len(ids_of(body_of(alice.get(export_url(demo_client.pk))))) == 302
+
+
+def test_export_audit_cancelled_via_cancel_endpoint(alice: Client, demo_client: ApiClient) -> None:
+    export_id = new_export_id()
+    response = alice.get(export_url(demo_client.pk, export_id=export_id))
+    chunks = iter(response.streaming_content)
+    next(chunks)
+    cancel = alice.post(f"/connections/export/{export_id}/cancel/")
+    assert cancel.status_code == 200
+    with pytest.raises(ExportCancelled):
+        for _ in chunks:
+            pass
+    audit = the_audit()
+    assert (audit["outcome"], audit["rows"], audit["total"]) == ("cancelled", 100, 302)
+    progress = alice.get(f"/connections/export/{export_id}/progress/").content.decode()
+    assert "Export cancelled after 100 of 302 rows" in progress
+
+
+@pytest.mark.django_db(transaction=True)  # closing a response ends the request, as live
+def test_export_audit_cancelled_when_browser_goes_away(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 1
+    settings.EXPORT_CONCURRENCY = 2
+    ctx = f"{demo_client.pk}.{NORTHWIND}"
+    response = alice.get(export_url(ctx))
+    chunks = iter(response.streaming_content)
+    next(chunks)
+    next(chunks)
+    response.close()  # what the WSGI server does when the browser drops the download
+    audit = the_audit()
+    assert (audit["outcome"], audit["rows"]) == ("cancelled", 200)
+    # Paging stopped: page 1, page 2 and at most the window queued ahead (2 x concurrency).
+    listed = [s for s in sandbox.seen if s.path.endswith("/host-connections")]
+    assert len(listed) <= 1 + 1 + 2 * 2
+    assert alice.get(export_url(demo_client.pk)).status_code == 200  # slot released
+
+
+def test_export_audit_failed_records_rows_sent(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_CONCURRENCY = 1  # pages in order: page 3 is the first bad one
+    sandbox.faults.add("bad_shape", path="/host-connections", after=2, times=None)
+    sent = body_until_abort(alice.get(export_url(demo_client.pk)))
+    audit = the_audit()
+    assert audit["outcome"] == "failed"
+    assert audit["rows"] == len(data_rows(sent)) == 200
+
+
+def test_export_progress_bad_id_404(alice: Client) -> None:
+    assert alice.get("/connections/export/not-an-id/progress/").status_code == 404
+    assert alice.post("/connections/export/not-an-id/cancel/").status_code == 404
+
+
+def test_export_bom_option(alice: Client, demo_client: ApiClient) -> None:
+    with_bom = body_of(alice.get(export_url(demo_client.pk, bom="1")))
+    without = body_of(alice.get(export_url(demo_client.pk)))
+    assert with_bom.startswith(b"\xef\xbb\xbf" + HEADER.encode())
+    assert without.startswith(HEADER.encode())
+    assert with_bom.decode("utf-8-sig") == without.decode("utf-8")
+    assert with_bom.count(b"\xef\xbb\xbf") == 1
+
+
+@pytest.mark.django_db(transaction=True)  # closing a response ends the request, as live
+def test_export_closed_before_reading_releases_slot_and_audits(
+    alice: Client, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 1
+    response = alice.get(export_url(demo_client.pk))
+    assert response.status_code == 200
+    response.close()  # the body was never read
+    audit = the_audit()
+    assert (audit["outcome"], audit["rows"]) == ("cancelled", 0)
+    assert alice.get(export_url(demo_client.pk)).status_code == 200  # the slot is free
+
+
+def test_export_cancel_before_first_chunk(alice: Client, demo_client: ApiClient) -> None:
+    export_id = new_export_id()
+    response = alice.get(export_url(demo_client.pk, export_id=export_id))
+    cancel = alice.post(f"/connections/export/{export_id}/cancel/")
+    assert cancel.status_code == 200  # known from the start, not a 404
+    assert body_until_abort(response, ExportCancelled) == b""
+    assert the_audit()["outcome"] == "cancelled"

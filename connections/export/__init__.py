@@ -1,0 +1,40 @@
+"""The CSV export: ``cells`` (the header, the cells and the formula guard), ``seen`` (the
+de-duplication in fixed memory), ``progress`` (progress, cancel and the per-user limit in
+the cache) and ``stream`` (the streamed download). The views use the names below."""
+
+from connections.export.cells import HEADER, cells, csv_chunk, safe_cell
+from connections.export.progress import (
+    export_id_free,
+    progress_of,
+    request_cancel,
+    valid_export_id,
+)
+from connections.export.seen import SeenIds
+from connections.export.stream import (
+    PAGE,
+    Export,
+    ExportAborted,
+    ExportCancelled,
+    ExportRefused,
+    ExportStream,
+    start_export,
+)
+
+__all__ = [
+    "HEADER",
+    "PAGE",
+    "Export",
+    "ExportAborted",
+    "ExportCancelled",
+    "ExportRefused",
+    "ExportStream",
+    "SeenIds",
+    "cells",
+    "csv_chunk",
+    "export_id_free",
+    "progress_of",
+    "request_cancel",
+    "safe_cell",
+    "start_export",
+    "valid_export_id",
+]

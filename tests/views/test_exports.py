@@ -25,6 +25,10 @@ from tests.conftest import FormClient, make_client, org_id
 
 EXPORT = "/connections/export.csv"
 HEADER = b"Host organization ID,Host name,"
+CSV_HEADER = (
+    "Host organization ID,Host name,Host email,Owner email,Status,Archived,"
+    "Created (UTC),Updated (UTC),Archived at (UTC),Active action,Action updated (UTC)\r\n"
+)
 NORTHWIND = org_id("northwind-credit")
 QUIET = org_id("quiet-bank")
 
@@ -338,7 +342,7 @@ def parse(body: bytes) -> list[list[str]]:
 
 def data_rows(body: bytes) -> list[list[str]]:
     rows = parse(body)
-    assert rows[0] == HEADER.rstrip("\r\n").split(",")
+    assert rows[0] == CSV_HEADER.rstrip("\r\n").split(",")
     return rows[1:]
 
 
@@ -423,7 +427,7 @@ def test_export_exact_bytes_small_file(
     body = body_of(alice.get(export_url(quiet_client.pk)))
 
     assert body == (
-        HEADER + "00000000-0000-4000-8000-000000000001,'=SUM(A1:A9),'-x@evil.example,"
+        CSV_HEADER + "00000000-0000-4000-8000-000000000001,'=SUM(A1:A9),'-x@evil.example,"
         "'@owner.example,disconnected,true,2024-01-01T01:00:00Z,2024-01-01T01:00:00Z,"
         "2024-03-01T00:00:00Z,analytics_request,2024-03-02T10:11:12.000001Z\r\n"
         '00000000-0000-4000-8000-000000000002,"Beta, ""Quoted"" & Söhne",ops@beta.example,'
@@ -440,7 +444,7 @@ def test_export_exact_bytes_headers(alice: Client, quiet_client: ApiClient) -> N
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["X-Export-Rows"] == "0"
     assert "no-store" in response["Cache-Control"]
-    assert body_of(response) == HEADER.encode()
+    assert body_of(response) == CSV_HEADER.encode()
 
 
 @pytest.mark.parametrize("count", [0, 1, 100, 101, 250])
@@ -812,8 +816,8 @@ def test_export_progress_bad_id_404(alice: Client) -> None:
 def test_export_bom_option(alice: Client, demo_client: ApiClient) -> None:
     with_bom = body_of(alice.get(export_url(demo_client.pk, bom="1")))
     without = body_of(alice.get(export_url(demo_client.pk)))
-    assert with_bom.startswith(b"\xef\xbb\xbf" + HEADER.encode())
-    assert without.startswith(HEADER.encode())
+    assert with_bom.startswith(b"\xef\xbb\xbf" + CSV_HEADER.encode())
+    assert without.startswith(CSV_HEADER.encode())
     assert with_bom.decode("utf-8-sig") == without.decode("utf-8")
     assert with_bom.count(b"\xef\xbb\xbf") == 1
 

@@ -1,34 +1,18 @@
-import uuid
-
-from django.urls import path, register_converter
+from django.urls import path, re_path
 
 from connections.views import connections, exports, org_context, saved_views
-
-
-class HostIdConverter:
-    """A host organization id in a URL. Links use the 32 hex digits (in a 100-row table
-    the hyphens cost ~3 gzip'd bytes a row); the hyphenated form, pasted by hand, works
-    too. Either way the view gets a ``uuid.UUID``."""
-
-    regex = (
-        "[0-9a-fA-F]{32}"
-        "|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    )
-
-    def to_python(self, value: str) -> uuid.UUID:
-        return uuid.UUID(value)
-
-    def to_url(self, value: uuid.UUID | str) -> str:
-        return uuid.UUID(str(value)).hex
-
-
-register_converter(HostIdConverter, "host_id")
 
 app_name = "connections"
 
 urlpatterns = [
     path("connections/", connections.connection_list, name="list"),
-    path("connections/<host_id:host_org_id>/", connections.connection_detail, name="detail"),
+    path("connections/<uuid:host_org_id>/", connections.connection_detail, name="detail"),
+    re_path(  # the id as earlier versions wrote it: 32 hex digits, or in capitals
+        r"^connections/(?P<host_org_id>[0-9a-fA-F]{32}"
+        r"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})/$",
+        connections.connection_detail_hex,
+        name="detail_hex",
+    ),
     path("connections/export.csv", exports.export_csv, name="export"),
     path(
         "connections/export/<str:export_id>/progress/",

@@ -7,9 +7,8 @@ app_name = "connections"
 urlpatterns = [
     path("connections/", connections.connection_list, name="list"),
     path("connections/<uuid:host_org_id>/", connections.connection_detail, name="detail"),
-    re_path(  # the id as earlier versions wrote it: 32 hex digits, or in capitals
-        r"^connections/(?P<host_org_id>[0-9a-fA-F]{32}"
-        r"|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})/$",
+    re_path(  # the id as earlier versions wrote it (32 hex digits), or in capitals
+        r"^connections/(?P<host_org_id>[0-9a-fA-F-]{32,36})/$",
         connections.connection_detail_hex,
         name="detail_hex",
     ),

@@ -48,7 +48,7 @@ def test_timezone_cookie_with_slash_is_applied(alice: Client) -> None:
 def test_save_view_uses_the_pages_context_not_the_session(
     alice: Client, demo_client: ApiClient, harbor_client: ApiClient
 ) -> None:
-    alice.get(f"/connections/?ctx={harbor_client.pk}")  # another tab switched the session
+    alice.post("/context/", {"client": harbor_client.pk})  # another tab switched the session
     alice.post("/views/", {"name": "Demo view", "ctx": str(demo_client.pk), "query": ""})
     view = SavedView.objects.get(name="Demo view")
     assert view.api_client == demo_client

@@ -448,7 +448,7 @@ def test_view_update(
     alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient, htmx: bool
 ) -> None:
     view = make_view(user, "Daily", harbor_client)
-    alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")  # the session's context
+    alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND})  # the session's
     extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     response = alice.post(
         f"/views/{view.pk}/update/", {"query": "order_dir=desc&offset=20"}, **extra

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBase
+from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -120,6 +120,9 @@ def connection_detail(
 def connection_detail_hex(request: HtmxHttpRequest, host_org_id: str) -> HttpResponse:
     """Links of earlier versions wrote the id as 32 hex digits (or in capitals): they
     lead to the page's one address, with the same query."""
-    url = reverse("connections:detail", args=[uuid.UUID(host_org_id)])
+    try:
+        url = reverse("connections:detail", args=[uuid.UUID(host_org_id)])
+    except ValueError:
+        raise Http404("No such connection.") from None
     query = request.GET.urlencode()
     return redirect(f"{url}?{query}" if query else url, permanent=True)

@@ -1206,3 +1206,39 @@ def test_pager_ids_for_pages_in_the_thousands(alice: Client, ctx: str) -> None:
     assert 'id="page-1000" href=' in body  # and not in ids: "#page-1,000" is no selector
     assert 'aria-label="Page 1,000">1,000</a>' in body
     assert 'id="page-1,' not in body
+
+
+def sandbox_claiming_total(sandbox: SandboxApp, total: int) -> httpx.MockTransport:
+    """The sandbox, claiming a total of ``total`` rows for every list it answers."""
+    inner = SandboxTransport(sandbox)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner.handle_request(request)
+        if not request.url.path.endswith("/host-connections"):
+            return response
+        response.read()
+        body = response.json()
+        body["total_items"] = total
+        return httpx.Response(response.status_code, json=body)
+
+    return httpx.MockTransport(handler)
+
+
+@every_mode
+@pytest.mark.parametrize("total", [2**63, 2**64 + 7, 10**40])
+def test_page_of_a_total_past_2_63_renders(
+    alice: Client, sandbox: SandboxApp, ctx: str, mode: str, total: int
+) -> None:
+    """Any integer the contract allows as total_items renders (Django's Paginator raised
+    OverflowError from 2**63), and its last page is reachable."""
+    api.use_transport(sandbox_claiming_total(sandbox, total))
+    body = check_shape(get(alice, ctx, "limit=100", mode), mode)
+    assert f"{total:,} connections match" in body
+    assert f"1–100 of {total:,}" in body
+    last_offset = (total - 1) // 100 * 100
+    last = escape(f"{LIST}?ctx={ctx}&limit=100&offset={last_offset}")
+    assert f'id="page-last" href="{last}"' in body
+    assert f'aria-label="Page {last_offset // 100 + 1:,}"' in body
+    near_end = check_shape(get(alice, ctx, f"limit=100&offset={last_offset}", mode), mode)
+    assert upstream_query(sandbox)["offset"] == [str(last_offset)]
+    assert "There are no rows at this position" in near_end  # the sandbox has 302 rows

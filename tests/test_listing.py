@@ -296,10 +296,10 @@ def test_rows_link_to_the_detail_page_and_back() -> None:
     query = ListQuery(statuses=("connected",), offset=20)
     listing = make(query, view=SavedView(pk=7, name="Mine", query=""))
     assert len(listing.rows) == 20
-    href = urlsplit(listing.rows[0]["href"])
+    href = urlsplit(listing.rows[0].href)
     assert href.path == f"/connections/{ITEM.host_organization_id}/"
     assert parse_qs(href.query) == {"ctx": ["3"], "back": ["statuses=connected&offset=20&view=7"]}
-    assert listing.rows[0]["created_at"]["relative"] == "1 month ago"
+    assert listing.rows[0].created_at.relative == "1 month ago"
 
 
 def test_export_links_carry_the_query_and_one_export_id() -> None:

@@ -64,16 +64,14 @@ def test_relative_compares_instants_across_time_zones() -> None:
 def test_stamp_is_local_time_to_the_second() -> None:
     value = datetime(2026, 10, 31, 23, 30, 5, tzinfo=UTC)
     s = presenters.stamp(value, ZoneInfo("America/New_York"), NOW)
-    assert s == {
-        "iso": "2026-10-31 19:30:05-04:00",
-        "exact": "2026-10-31 19:30:05 EDT",
-        "relative": "12 hours ago",
-    }
+    assert s == presenters.Stamp(
+        iso="2026-10-31 19:30:05-04:00", exact="2026-10-31 19:30:05 EDT", relative="12 hours ago"
+    )
 
 
 def test_stamp_in_utc_names_the_zone() -> None:
     s = presenters.stamp(datetime(2026, 10, 29, 12, 0, 42, tzinfo=UTC), UTC, NOW)
-    assert (s["iso"], s["exact"]) == ("2026-10-29 12:00:42+00:00", "2026-10-29 12:00:42 UTC")
+    assert (s.iso, s.exact) == ("2026-10-29 12:00:42+00:00", "2026-10-29 12:00:42 UTC")
 
 
 @pytest.mark.parametrize(
@@ -87,8 +85,8 @@ def test_stamp_at_the_edge_of_time_has_four_digit_years(
     value: datetime, zone: str, exact: str
 ) -> None:
     s = presenters.stamp(value, ZoneInfo(zone), NOW)
-    assert s["exact"] == exact
-    assert s["iso"] == exact.removesuffix(" UTC") + "+00:00"
+    assert s.exact == exact
+    assert s.iso == exact.removesuffix(" UTC") + "+00:00"
 
 
 def test_maybe_stamp_none_is_none() -> None:
@@ -119,14 +117,14 @@ def make_item(**overrides: object) -> HostConnection:
 
 def test_present_row_fills_nulls_with_none_or_dash() -> None:
     row = presenters.present_row(make_item(), UTC, NOW, "/x")
-    assert row["archived"] == "No"
-    assert row["archived_at"] is None
-    assert row["action"] == presenters.DASH
-    assert row["action_updated_at"] is None
-    assert row["status_label"] == "Connected"
-    assert row["created_at"]["relative"] == "1 month ago"
-    assert row["updated_at"]["exact"] == "2026-10-31 12:00:00 UTC"  # naive: read as UTC
-    assert row["href"] == "/x"
+    assert row.archived == "No"
+    assert row.archived_at is None
+    assert row.action == presenters.DASH
+    assert row.action_updated_at is None
+    assert row.status_label == "Connected"
+    assert row.created_at.relative == "1 month ago"
+    assert row.updated_at.exact == "2026-10-31 12:00:00 UTC"  # naive: read as UTC
+    assert row.href == "/x"
 
 
 def test_present_row_with_action_and_archive() -> None:
@@ -138,26 +136,26 @@ def test_present_row_with_action_and_archive() -> None:
         active_action_updated_at="2026-11-01T11:58:00Z",
     )
     row = presenters.present_row(item, UTC, NOW)
-    assert row["archived"] == "Yes"
-    assert (row["status"], row["status_label"]) == ("disconnected", "Disconnected")
-    assert row["action"] == "Analytics request"
-    assert row["archived_at"] is not None
-    assert row["archived_at"]["relative"] == "1 hour ago"
-    assert row["archived_at"]["exact"] == "2026-11-01 10:59:59 UTC"  # to the second
-    assert row["action_updated_at"] is not None
-    assert row["action_updated_at"]["relative"] == "2 minutes ago"
+    assert row.archived == "Yes"
+    assert (row.status, row.status_label) == ("disconnected", "Disconnected")
+    assert row.action == "Analytics request"
+    assert row.archived_at is not None
+    assert row.archived_at.relative == "1 hour ago"
+    assert row.archived_at.exact == "2026-11-01 10:59:59 UTC"  # to the second
+    assert row.action_updated_at is not None
+    assert row.action_updated_at.relative == "2 minutes ago"
 
 
 def test_present_row_keeps_text_as_is_for_the_template_to_escape() -> None:
     name = "<script>alert('x')</script> Lending"
     row = presenters.present_row(make_item(host_name=name), UTC, NOW)
-    assert row["host_name"] == name
+    assert row.host_name == name
 
 
 def test_present_rows_builds_hrefs_from_ids() -> None:
     item = make_item()
     rows = presenters.present_rows([item], UTC, NOW, lambda host_id: f"/c/{host_id}/")
-    assert rows[0]["href"] == "/c/11111111-1111-4111-8111-111111111111/"
+    assert rows[0].href == "/c/11111111-1111-4111-8111-111111111111/"
 
 
 def test_detail_fields_lists_every_field() -> None:
@@ -183,7 +181,7 @@ def test_detail_fields_lists_every_field() -> None:
     assert by_label["Host name"].uuid is False
     created = by_label["Created"].stamp
     assert created is not None
-    assert (created["exact"], created["relative"]) == ("2026-10-01 12:00:00 UTC", "1 month ago")
+    assert (created.exact, created.relative) == ("2026-10-01 12:00:00 UTC", "1 month ago")
     assert by_label["Archived at"].stamp is None
     assert by_label["Archived at"].text == presenters.DASH
     assert by_label["Active action"].text == "Analytics request"

@@ -141,23 +141,16 @@ def from_key(request: HttpRequest, key: str) -> OrgContext:
 
 
 def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
-    request.session[SESSION_KEY] = {
-        "client": ctx.client.pk,
-        "target": ctx.target_org_id,
-        "key": ctx.key,
-    }
+    """Make ``ctx`` the session's context (the switcher's POST only), and remember its
+    target among the recent ones."""
+    request.session[SESSION_KEY] = {"client": ctx.client.pk, "target": ctx.target_org_id}
     if not ctx.is_self:
-        label = label or target_label(request, ctx.target_org_id)  # a link knows no name
+        label = label or target_label(request, ctx.target_org_id)  # one learned before
         recent = [
             r for r in request.session.get(RECENT_KEY, []) if r.get("target") != ctx.target_org_id
         ]
         recent.insert(0, {"target": ctx.target_org_id, "label": label[:100]})
         request.session[RECENT_KEY] = recent[:MAX_RECENT]
-
-
-def stored_key(request: HttpRequest) -> str | None:
-    stored = request.session.get(SESSION_KEY)
-    return stored.get("key") if isinstance(stored, dict) else None
 
 
 def target_label(request: HttpRequest, target: str) -> str:

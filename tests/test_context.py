@@ -91,11 +91,7 @@ def test_context_switch_is_audited_once_and_links_never(
     alice: Client, demo_client: ApiClient, harbor_client: ApiClient, upstream: SandboxApp
 ) -> None:
     switch(alice, harbor_client)
-    assert session_ctx(alice) == {
-        "client": harbor_client.pk,
-        "target": HARBOR,
-        "key": str(harbor_client.pk),
-    }
+    assert session_ctx(alice) == {"client": harbor_client.pk, "target": HARBOR}
     events = AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH)
     assert events.get().detail == {"client": harbor_client.pk, "target": HARBOR}
     alice.get(f"/connections/?ctx={harbor_client.pk}&order_dir=desc")

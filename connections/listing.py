@@ -95,7 +95,6 @@ class ConnectionList:
 
     search_fields = [(f, LABELS[f]) for f in SEARCH_FIELDS]
     statuses = [(s, LABELS[s]) for s in STATUSES]
-    order_fields = ORDER_FIELDS
     page_sizes = PAGE_SIZES
 
     def __init__(
@@ -116,22 +115,22 @@ class ConnectionList:
         self.view = view  # the saved view the page was opened as, if any
         self.view_modified = view is not None and view.query != query.saved_querystring()
         self.ctx_label = ctx.describe(target_label)  # "Demo Lender → Northwind Credit"
-        view_id = view.pk if view is not None else None
-        self.canonical_url = links.list_url(ctx, query, view_id)
+        self._view_id = view.pk if view is not None else None  # kept by every list link
+        self.canonical_url = self._url(query)
         self.reset_url = links.list_url(ctx)
         self.own_org_url = links.list_url(ctx.own)  # the way out of a refused target
-        self.columns = self._columns(view_id)
-        self.chips = self._chips(view_id)
+        self.columns = self._columns()
+        self.chips = self._chips()
         self.api_error = page if isinstance(page, api.ApiError) else None
         self.rows: list[Row] = []
         self.pager: Pager | None = None
         self.export: ExportLinks | None = None
         if isinstance(page, api.HostConnectionPage):
-            detail_url = links.detail_urls(ctx, query, view_id)
+            detail_url = links.detail_urls(ctx, query, self._view_id)
             tz = tz or timezone.get_current_timezone()
             now = now or timezone.now()
             self.rows = presenters.present_rows(page.items, tz, now, detail_url)
-            self.pager = self._pager(page.total_items, len(page.items), view_id)
+            self.pager = self._pager(page.total_items, len(page.items))
             self.export = self._export(page.total_items)
 
     @classmethod
@@ -164,10 +163,10 @@ class ConnectionList:
 
     # --- the parts -------------------------------------------------------------------
 
-    def _url(self, query: ListQuery, view_id: int | None) -> str:
-        return links.list_url(self.ctx, query, view_id)
+    def _url(self, query: ListQuery) -> str:
+        return links.list_url(self.ctx, query, self._view_id)
 
-    def _columns(self, view_id: int | None) -> list[Column]:
+    def _columns(self) -> list[Column]:
         query, columns = self.query, []
         for key, label in _COLUMNS:
             if key not in ORDER_FIELDS:
@@ -175,43 +174,43 @@ class ConnectionList:
                 continue
             sorted_here = query.order_by == key
             direction = "ascending" if query.order_dir == "asc" else "descending"
-            url = self._url(query.sorted_by(key), view_id)
+            url = self._url(query.sorted_by(key))
             columns.append(Column(key, label, url, direction if sorted_here else ""))
         return columns
 
-    def _chips(self, view_id: int | None) -> list[Chip]:
+    def _chips(self) -> list[Chip]:
         query, chips = self.query, []
         if query.statuses != ListQuery().statuses:
             label = "Status: " + ", ".join(LABELS[s] for s in query.statuses)
-            chips.append(Chip(label, self._url(query.without("statuses"), view_id)))
+            chips.append(Chip(label, self._url(query.without("statuses"))))
         if query.search_text:
             label = f"{LABELS[query.search_field]} contains “{query.search_text}”"
             cleared = query.changed(search_text=None, search_field="host_name")
-            chips.append(Chip(label, self._url(cleared, view_id)))
+            chips.append(Chip(label, self._url(cleared)))
         if query.archived is not None:
             label = "Archived only" if query.archived else "Not archived"
-            chips.append(Chip(label, self._url(query.without("archived"), view_id)))
+            chips.append(Chip(label, self._url(query.without("archived"))))
         if query.active_action_types:
             label = "Active action: " + ", ".join(LABELS[a] for a in query.active_action_types)
-            chips.append(Chip(label, self._url(query.without("active_action_types"), view_id)))
+            chips.append(Chip(label, self._url(query.without("active_action_types"))))
         return chips
 
-    def _pager(self, total: int, shown: int, view_id: int | None) -> Pager:
+    def _pager(self, total: int, shown: int) -> Pager:
         query = self.query
         limit = query.limit
         page_count = max(1, -(-total // limit))  # ceiling division: exact at any size
 
         def at(offset: int) -> str:
-            return self._url(query.at_offset(offset), view_id)
+            return self._url(query.at_offset(offset))
 
-        links_ = []
+        page_links = []
         if total > limit and query.page <= page_count:  # past the end: no page to centre on
             for number in page_numbers(query.page, page_count):
                 if number is None:
-                    links_.append(PageLink("…", None))
+                    page_links.append(PageLink("…", None))
                 else:
                     url = None if number == query.page else at((number - 1) * limit)
-                    links_.append(PageLink(f"{number:,}", url, number == query.page, number))
+                    page_links.append(PageLink(f"{number:,}", url, number == query.page, number))
         has_previous = query.offset > 0
         has_next = query.offset + limit < total
         last_page_url = at((page_count - 1) * limit)
@@ -219,7 +218,7 @@ class ConnectionList:
             first_row=query.offset + 1 if shown else 0,
             last_row=query.offset + shown,
             total=total,
-            links=links_,
+            links=page_links,
             first=at(0) if has_previous else None,
             previous=at(query.offset - limit) if has_previous else None,
             next=at(query.offset + limit) if has_next else None,

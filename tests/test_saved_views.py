@@ -643,7 +643,7 @@ def test_idor_foreign_view_id_in_list_url_is_not_applied(
     foreign = make_view(other_user, "Bob private", demo_client, query="order_dir=desc")
     response = alice.get(f"/connections/?ctx={demo_client.pk}&view={foreign.pk}")
     assert response.status_code == 200
-    assert response.context["active_view"] is None
+    assert response.context["listing"].view is None
     assert "Bob private" not in body_of(response)
 
 
@@ -662,7 +662,7 @@ def test_list_without_params_redirects_to_default_view(
     assert list(upstream.seen) == []
     page = alice.get(response["Location"])
     assert page.status_code == 200
-    assert page.context["active_view"] == view
+    assert page.context["listing"].view == view
 
 
 def test_list_without_default_view_does_not_redirect(
@@ -686,7 +686,7 @@ def test_list_default_view_in_lost_context_does_not_lock_out(
     harbor_client.users.remove(user)
     response = alice.get("/connections/", follow=True)
     assert response.status_code == 200
-    assert response.context["ctx"].client == demo_client
+    assert response.context["listing"].ctx.client == demo_client
     assert f"view={view.pk}" not in body_of(response)
 
 

@@ -71,6 +71,8 @@ def _partial(request: HtmxHttpRequest, parsed: ParsedQuery) -> str | None:
 def _htmx_headers(
     request: HtmxHttpRequest, response: HttpResponse, listing: ConnectionList, partial: str | None
 ) -> HttpResponse:
+    """htmx puts the canonical URL in the address bar; a results request answered with
+    the whole content region (messages about bad input) is told to swap that instead."""
     if partial is None:
         return response
     push_url(response, listing.canonical_url)

@@ -825,6 +825,10 @@ def test_upstream_forbidden_target(
         body, 403, "may not act on the chosen organization", f"{LIST}?ctx={ctx}&limit=50"
     )
     assert '<a class="btn" href="#ctx-target">Pick another target</a>' in results
+    own = (
+        f'<a class="btn" href="{LIST}?ctx={demo_client.pk}">Go to Demo Lender’s own connections</a>'
+    )
+    assert own in results  # a context that works, not the refused one
     assert sandbox.seen[-1].headers["target-organization-id"] == org_uuid("quiet-bank")
 
 
@@ -1052,6 +1056,10 @@ def test_detail_forbidden_target_is_403_banner(
     response = detail(alice, ctx, str(uuid.uuid4()))
     assert response.status_code == 403
     assert "may not act on the chosen organization" in body_of(response)
+    own = (
+        f'<a class="btn" href="{LIST}?ctx={demo_client.pk}">Go to Demo Lender’s own connections</a>'
+    )
+    assert own in body_of(response)
 
 
 @pytest.mark.parametrize(

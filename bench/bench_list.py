@@ -1,4 +1,4 @@
-"""Benchmark of the connections list (issue 4): a 100-row page of the 'bench' org
+"""Benchmark of the connections list (issues 4 and 10): a 100-row page of the 'bench' org
 (100,000 rows), measured in one run against the sandbox on loopback.
 
 Run from the project root:
@@ -16,8 +16,8 @@ with httpx and measures, interleaved so drift hits all three alike:
 
 then the gzip'd partial's size on the wire per row, and where those bytes go (each
 part's cost found by compressing the partial without it). Targets are printed next to
-figures:
-partial p50 <= upstream p50 + 12 ms; full p50 <= partial p50 + 3 ms; <= 60 bytes/row.
+figures: partial p50 <= upstream p50 + 12 ms on Intel Xeon machines (+ 20 ms on AMD EPYC
+ones, about 1.6x slower); full p50 <= partial p50 + 3 ms (+ 5 ms); <= 100 bytes/row.
 Takes about a minute.
 """
 
@@ -28,6 +28,7 @@ import gzip
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from harness import (
@@ -44,6 +45,16 @@ from harness import (
 
 ROWS = 100_000
 PAGES = 50  # offsets cycled through, the same for all three measurements
+ROW_LINK = re.compile(rb'<a href="/connections/[0-9a-f]{8}-[0-9a-f-]{27}/')
+BYTES_PER_ROW = 100
+
+
+def time_targets() -> tuple[float, float]:
+    """(partial over upstream, full over partial) in ms: AMD EPYC machines of this kind
+    run every timing about 1.6x slower than the Intel Xeon ones."""
+    cpuinfo = Path("/proc/cpuinfo")
+    amd = cpuinfo.exists() and "AMD" in cpuinfo.read_text()
+    return (20.0, 5.0) if amd else (12.0, 3.0)
 
 
 def timed(call: Callable[[int], httpx.Response], offset: int) -> float:
@@ -101,7 +112,7 @@ def main() -> None:
                 wire = b"".join(r.iter_raw())
                 encoding = r.headers.get("Content-Encoding", "none")
             plain = web.get(page_url(0), headers=hx).content
-        rows_on_page = plain.count(b"<tr><td")
+        rows_on_page = len(ROW_LINK.findall(plain))
 
     p50 = {name: pct(values, 50) for name, values in samples.items()}
     p95 = {name: pct(values, 95) for name, values in samples.items()}
@@ -114,21 +125,23 @@ def main() -> None:
     ):
         print(f"{label:24}{p50[name]:10.2f}{p95[name]:10.2f}")
     print()
+    partial_target, full_target = time_targets()
     partial_over = p50["partial"] - p50["upstream"]
     full_over = p50["full"] - p50["partial"]
     per_row = len(wire) / rows_on_page
     print(
         f"partial p50 - upstream p50 = {partial_over:+.2f} ms   "
-        f"(target <= +12 ms)  {verdict(partial_over <= 12)}"
+        f"(target <= +{partial_target:g} ms)  {verdict(partial_over <= partial_target)}"
     )
     print(
         f"full p50 - partial p50     = {full_over:+.2f} ms   "
-        f"(target <= +3 ms)   {verdict(full_over <= 3)}"
+        f"(target <= +{full_target:g} ms)   {verdict(full_over <= full_target)}"
     )
+    ok = per_row <= BYTES_PER_ROW and encoding == "gzip"
     print(
         f"partial on the wire        = {len(wire):,} bytes {encoding} "
         f"({len(plain):,} uncompressed, {rows_on_page} rows) = {per_row:.1f} bytes/row   "
-        f"(target <= 60)  {verdict(per_row <= 60 and encoding == 'gzip')}"
+        f"(target <= {BYTES_PER_ROW})  {verdict(ok)}"
     )
     padding = wire.index(b"\x00", 10) - 10 if encoding == "gzip" and wire[3] & 0x08 else 0
     print(f"  of which {padding} bytes are the gzip header's random padding (Heal the Breach)")
@@ -142,24 +155,23 @@ def wire_breakdown(plain: bytes, rows: int) -> list[tuple[str, float]]:
     text = plain.decode()
 
     def size(html: str) -> int:
-        return len(gzip.compress(html.encode(), compresslevel=9, mtime=0))
+        return len(gzip.compress(html.encode(), compresslevel=6, mtime=0))  # as Django
 
     whole = size(text)
-    body = "".join(re.findall(r"<tr><td.*?</tr>\n", text, re.S))
+    body = text[text.index("<tbody>") : text.index("</tbody>")]
     parts = {
-        "host ids in the rows' detail links": re.sub(r"/connections/[0-9a-f]{32}/", "/c/", body),
-        "exact times on hover (title)": re.sub(r'<td title="[^"]*">', "<td>", body),
-        "owner emails": re.sub(r"(</td><td>)[^<]*(</td><td><span)", r"\1\2", body),
-        "relative times": re.sub(r'(<td title="[^"]*">)[^<]*<', r"\1<", body),
+        "host ids in the rows' detail links": re.sub(r"/connections/[0-9a-f-]{36}/", "/c/", body),
+        "times (<time> with datetime and title)": re.sub(r"<time[^>]*>[^<]*</time>", "", body),
+        "titles of the name and email cells": re.sub(r'<td title="[^"]*">', "<td>", body),
     }
     found = [
         (label, (whole - size(text.replace(body, rest))) / rows) for label, rest in parts.items()
     ]
-    markup = (whole - size(text.replace(body, ""))) / rows - sum(cost for _, cost in found)
+    rest = (whole - size(text.replace(body, ""))) / rows - sum(cost for _, cost in found)
     outside = size(text.replace(body, "")) / rows
     return [
         *found,
-        ("the rest of each row (names, markup, ...)", markup),
+        ("the rest of each row (names, emails, markup)", rest),
         ("outside the rows (header, pager, export, ...)", outside),
     ]
 

@@ -3,8 +3,9 @@
 Stored in the session as ``{"client": <ApiClient pk>, "target": "<uuid>"}`` and checked
 again on every request, so revoking access takes effect on the user's next request.
 The context a view was made in travels in its URL as a short key (``ctx=3`` for self,
-``ctx=3.<target uuid>`` otherwise); opening such a link switches the session context only
-when the user has access to it.
+``ctx=3.<target uuid>`` otherwise). A link's key is that page's context only, re-checked
+on every request: reading a page never writes the session. Only the header's switcher (a
+POST) stores a context (``store``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from connections import api, selectors
 from connections.crypto import SecretUnreadable
 from connections.models import ApiClient
+from connections.query import parse_int
 
 SESSION_KEY = "org_ctx"
 RECENT_KEY = "org_ctx_recent"
@@ -60,6 +62,11 @@ class OrgContext:
         )
         return api.Caller(credentials=credentials, target_org_id=self.target_org_id)
 
+    @property
+    def own(self) -> OrgContext:
+        """The same API client acting on its own organization, which it always may."""
+        return OrgContext(self.client, str(self.client.organization_id))
+
     def describe(self, target_label: str = "") -> str:
         target = "self" if self.is_self else (target_label or self.target_org_id)
         return f"{self.client.name} → {target}"
@@ -68,13 +75,13 @@ class OrgContext:
 def parse_key(key: str) -> tuple[int, str | None] | None:
     """``"3"`` -> (3, None); ``"3.<uuid>"`` -> (3, "<uuid>"); anything else -> None."""
     client_part, dot, target_part = key.strip().partition(".")
-    digits = client_part.isascii() and client_part.isdigit()  # "²".isdigit() is True
-    if not digits or len(client_part) > 12 or (dot and not target_part):
+    client = parse_int(client_part)
+    if client is None or len(client_part) > 12 or (dot and not target_part):
         return None
     if not target_part:
-        return int(client_part), None
+        return client, None
     try:
-        return int(client_part), str(uuid.UUID(target_part))
+        return client, str(uuid.UUID(target_part))
     except ValueError:
         return None
 
@@ -108,20 +115,22 @@ def _checked(client: ApiClient | None, target: str | None) -> OrgContext:
 
 
 def current(request: HttpRequest) -> OrgContext | None:
-    """The session's context, re-checked; falls back to the user's first client, self."""
+    """The session's context, re-checked; else (none stored, or no longer allowed) the
+    user's first client on its own organization. Reads only: nothing is stored."""
     stored = request.session.get(SESSION_KEY)
     if isinstance(stored, dict):
         try:
             return build(request, int(stored["client"]), stored.get("target"))
         except (ContextDenied, KeyError, TypeError, ValueError):
-            request.session.pop(SESSION_KEY, None)
+            pass
+    return fallback(request)
+
+
+def fallback(request: HttpRequest) -> OrgContext | None:
+    """A context that works: the user's first usable API client on its own organization
+    (None without any). The way out of a refused context, never back into it."""
     clients = usable_clients(request)
-    if not clients:
-        return None
-    first = clients[0]
-    ctx = OrgContext(client=first, target_org_id=str(first.organization_id))
-    store(request, ctx)
-    return ctx
+    return OrgContext(clients[0], str(clients[0].organization_id)) if clients else None
 
 
 def from_key(request: HttpRequest, key: str) -> OrgContext:
@@ -132,23 +141,16 @@ def from_key(request: HttpRequest, key: str) -> OrgContext:
 
 
 def store(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
-    request.session[SESSION_KEY] = {
-        "client": ctx.client.pk,
-        "target": ctx.target_org_id,
-        "key": ctx.key,
-    }
+    """Make ``ctx`` the session's context (the switcher's POST only), and remember its
+    target among the recent ones."""
+    request.session[SESSION_KEY] = {"client": ctx.client.pk, "target": ctx.target_org_id}
     if not ctx.is_self:
-        label = label or target_label(request, ctx.target_org_id)  # a link knows no name
+        label = label or target_label(request, ctx.target_org_id)  # one learned before
         recent = [
             r for r in request.session.get(RECENT_KEY, []) if r.get("target") != ctx.target_org_id
         ]
         recent.insert(0, {"target": ctx.target_org_id, "label": label[:100]})
         request.session[RECENT_KEY] = recent[:MAX_RECENT]
-
-
-def stored_key(request: HttpRequest) -> str | None:
-    stored = request.session.get(SESSION_KEY)
-    return stored.get("key") if isinstance(stored, dict) else None
 
 
 def target_label(request: HttpRequest, target: str) -> str:

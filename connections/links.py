@@ -1,9 +1,16 @@
-"""Every URL the app builds, in one place (Datasette's ``url_builder``)."""
+"""Every URL the app builds, in one place (Datasette's ``url_builder``).
+
+A list URL is the whole state of a view: the context first, the saved view it was opened
+as, then the query in its canonical form. The other pages' links carry what they need to
+lead back to it.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import cache
+from typing import Literal
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -28,15 +35,6 @@ def _list_path() -> str:
     return reverse("connections:list")
 
 
-@cache
-def _detail_path_parts() -> tuple[str, str]:
-    """The detail URL before and after its id, from the URLconf: 100 rows join them
-    instead of calling reverse() 100 times."""
-    zero = uuid.UUID(int=0)
-    before, _, after = reverse("connections:detail", args=[zero]).partition(zero.hex)
-    return before, after
-
-
 def saved_view_url(view: SavedView, query: ListQuery | None = None) -> str | None:
     """Where a saved view opens; None when its context no longer exists."""
     if view.api_client is None:
@@ -51,3 +49,58 @@ def facets_url(ctx: OrgContext, query: ListQuery) -> str:
     """Where the list page loads its filter choices' counts from (after the rows)."""
     params = [("ctx", ctx.key), *query.to_params(include_offset=False)]
     return f"{reverse('connections:facets')}?{urlencode(params)}"
+
+
+def detail_url(
+    ctx: OrgContext,
+    host_org_id: uuid.UUID,
+    back: ListQuery | None = None,
+    view_id: int | None = None,
+) -> str:
+    """One connection's page; ``back`` and ``view_id`` are the list view it leads back to."""
+    return detail_urls(ctx, back, view_id)(host_org_id)
+
+
+def detail_urls(
+    ctx: OrgContext, back: ListQuery | None, view_id: int | None
+) -> Callable[[uuid.UUID], str]:
+    """``detail_url`` for the rows of one list page, which differ by id only. The path
+    comes from ``reverse()`` once per process: 100 calls of reverse() cost ~4 ms a page,
+    a fifth of its budget; these 100 links cost 0.3 ms."""
+    before, after = _detail_path_parts()
+    back_params = back.to_params() if back is not None else []
+    if view_id is not None:
+        back_params.append(("view", str(view_id)))
+    params = [("ctx", ctx.key)] + ([("back", urlencode(back_params))] if back_params else [])
+    suffix = f"{after}?{urlencode(params)}"
+    return lambda host_org_id: f"{before}{host_org_id}{suffix}"
+
+
+@cache
+def _detail_path_parts() -> tuple[str, str]:
+    """The detail path before and after its id, from the URLconf."""
+    zero = uuid.UUID(int=0)
+    before, _, after = reverse("connections:detail", args=[zero]).partition(str(zero))
+    return before, after
+
+
+def export_url(
+    ctx: OrgContext,
+    query: ListQuery,
+    *,
+    export_id: str,
+    scope: Literal["all", "page"] = "all",
+    bom: bool = False,
+) -> str:
+    """The CSV download of a view (``scope="page"``: of the page shown only)."""
+    params = [("ctx", ctx.key), *query.to_params()]
+    if scope == "page":
+        params.append(("scope", "page"))
+    if bom:
+        params.append(("bom", "1"))
+    params.append(("export_id", export_id))
+    return f"{reverse('connections:export')}?{urlencode(params)}"
+
+
+def export_progress_url(export_id: str) -> str:
+    return reverse("connections:export_progress", args=[export_id])

@@ -1,9 +1,7 @@
-"""Session lifetime, htmx-aware login redirects, the user's time zone and gzip."""
+"""Session lifetime, htmx-aware login redirects and the user's time zone."""
 
 from __future__ import annotations
 
-import gzip
-import secrets
 import time
 import zoneinfo
 from collections.abc import Callable
@@ -11,12 +9,10 @@ from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
-from django.middleware.gzip import re_accepts_gzip
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.cache import add_never_cache_headers
 from django_htmx.http import reswap, retarget
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -153,45 +149,3 @@ class HtmxErrorPageMiddleware:
             retarget(response, "body")
             reswap(response, "innerHTML")
         return response
-
-
-class GZipMiddleware(DjangoGZipMiddleware):
-    """Django's gzip middleware, at level 9 for whole responses: the 100-row table comes
-    out ~4% smaller (~3 bytes a row) for ~0.2 ms. Streamed responses (the CSV export)
-    go through Django's own code at level 6. As Django's, it pads the gzip header with a
-    random-length file name ("Heal the Breach", against BREACH-style attacks)."""
-
-    def process_response(
-        self, request: HttpRequest, response: HttpResponseBase
-    ) -> HttpResponseBase:
-        if (
-            response.streaming
-            or not isinstance(response, HttpResponse)
-            or len(response.content) < 200
-            or response.has_header("Content-Encoding")
-        ):
-            return super().process_response(request, response)
-        patch_vary_headers(response, ("Accept-Encoding",))
-        if not re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
-            return response
-        compressed = _gzip_best(response.content, self.max_random_bytes)
-        if len(compressed) >= len(response.content):
-            return response
-        response.content = compressed
-        response.headers["Content-Length"] = str(len(compressed))
-        etag = response.get("ETag")
-        if etag and etag.startswith('"'):
-            response.headers["ETag"] = "W/" + etag  # RFC 9110: the bytes changed
-        response.headers["Content-Encoding"] = "gzip"
-        return response
-
-
-def _gzip_best(data: bytes, max_random_bytes: int) -> bytes:
-    """``django.utils.text.compress_string`` (Django 5.2) at level 9: re-check on upgrades."""
-    body = gzip.compress(data, compresslevel=9, mtime=0)
-    if not max_random_bytes:
-        return body
-    header = bytearray(body[:10])
-    header[3] = gzip.FNAME  # a file name follows the fixed header
-    padding = b"a" * secrets.randbelow(max_random_bytes) + b"\x00"
-    return bytes(header) + padding + body[10:]

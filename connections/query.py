@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Annotated, Any, Literal, Protocol, get_args
 from urllib.parse import parse_qs, urlencode
@@ -36,7 +36,6 @@ ORDER_FIELDS: tuple[OrderBy, ...] = get_args(OrderBy)
 ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
 PAGE_SIZES = (20, 50, 100)
 MAX_SEARCH = 255
-MAX_OFFSET = 10_000_000
 
 LABELS: dict[str, str] = {
     "host_name": "Host name",
@@ -51,8 +50,6 @@ LABELS: dict[str, str] = {
     "analytics_request": "Analytics request",
 }
 
-# Parameters that belong to the page, not to the query: known, so not "unknown".
-PAGE_PARAMS = frozenset({"ctx", "view", "bom", "scope", "export_id"})
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never in user text
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -76,7 +73,7 @@ class ListQuery(BaseModel):
     archived: bool | None = None
     active_action_types: Annotated[tuple[ActionType, ...], Field(min_length=1)] | None = None
     limit: int = 20
-    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
+    offset: Annotated[int, Field(ge=0)] = 0  # no cap: the upstream sets none
 
     @field_validator("statuses", "active_action_types")
     @classmethod
@@ -175,7 +172,7 @@ class ListQuery(BaseModel):
 
         limit = one("limit")
         if limit is not None:
-            number = _int(limit)
+            number = parse_int(limit)
             if number in PAGE_SIZES:
                 raw["limit"] = number
             else:
@@ -188,8 +185,8 @@ class ListQuery(BaseModel):
 
         offset = one("offset")
         if offset is not None:
-            number = _int(offset)
-            if number is not None and 0 <= number <= MAX_OFFSET:
+            number = parse_int(offset)
+            if number is not None:
                 raw["offset"] = number
             else:
                 messages["offset"] = (
@@ -232,7 +229,7 @@ class ListQuery(BaseModel):
 
     def at_offset(self, offset: int) -> ListQuery:
         # Only the offset changes, clamped to its valid range: no re-validation needed.
-        return self.model_copy(update={"offset": max(0, min(offset, MAX_OFFSET))})
+        return self.model_copy(update={"offset": max(0, offset)})
 
     def without(self, name: str) -> ListQuery:
         """The query with one filter cleared (its default restored)."""
@@ -280,6 +277,43 @@ class ListQuery(BaseModel):
         return cls.parse(parse_qs(querystring, keep_blank_values=True))
 
 
+@dataclass(frozen=True)
+class PageParams:
+    """The page's own URL parameters, which are not filters: parsed here, once."""
+
+    view: int | None = None  # the active saved view (the list, and the list a detail came from)
+    back: str = ""  # detail: the list view to go back to, as a query string
+    scope: Literal["all", "page"] = "all"  # export: the whole view or this page only
+    bom: bool = False  # export: a byte-order mark, so Excel reads UTF-8
+    export_id: str = ""  # export: the download's own id (its progress, its cancel button)
+    polls: int = 0  # export progress: how often the page has asked
+
+    @classmethod
+    def parse(cls, params: QueryDictLike | Mapping[str, Sequence[str]]) -> PageParams:
+        getlist = _getlist(params)
+
+        def first(name: str) -> str:
+            values = getlist(name)
+            return values[0] if values else ""
+
+        return cls(
+            view=parse_int(first("view")),
+            back=first("back"),
+            scope="page" if first("scope") == "page" else "all",
+            bom=first("bom") == "1",
+            export_id=first("export_id"),
+            polls=parse_int(first("polls")) or 0,
+        )
+
+    @classmethod
+    def from_querystring(cls, querystring: str) -> PageParams:
+        return cls.parse(parse_qs(querystring, keep_blank_values=True))
+
+
+# Parameters of the page, not of the query: known, so not "unknown" to ListQuery.parse.
+PAGE_PARAMS = frozenset({"ctx", *(f.name for f in fields(PageParams))})
+
+
 @cache
 def _defaults() -> ListQuery:
     return ListQuery()
@@ -324,10 +358,16 @@ def _nearest_page_size(number: int | None) -> int:
     return min(PAGE_SIZES, key=lambda size: (abs(size - number), size))
 
 
-def _int(raw: str) -> int | None:
+def parse_int(raw: str | None) -> int | None:
+    """The one integer parser of the URL: a whole number >= 0 in ASCII digits (spaces
+    around it allowed), else None. ``int()`` alone also takes other scripts' digits,
+    "1_000" and "-7"."""
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
     try:
-        return int(raw.strip())
-    except ValueError:
+        return int(text)
+    except ValueError:  # past Python's limit of 4,300 digits
         return None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Field, QuerySet
+from django.db.models import Field, Q, QuerySet
 
 from connections.models import ApiClient, SavedView, UserPreferences
 
@@ -15,25 +15,13 @@ AnyUser = User | AnonymousUser | object
 
 
 def api_client_list(*, user: AnyUser) -> list[ApiClient]:
-    """Enabled API clients the user may use, directly or through a group, by name.
-
-    The access rule of the whole site, asked on every request: one plain SQL statement,
-    ~8x cheaper than building the equivalent ORM query (distinct over two m2m joins)."""
+    """Enabled API clients the user may use, directly or through a group, by name (the
+    ``Meta.ordering`` of ApiClient). The access rule of the whole site: one query, asked
+    once per request (``context.usable_clients`` keeps the answer for the request)."""
     if not isinstance(user, User) or not user.is_authenticated:
         return []
-    return list(ApiClient.objects.raw(_ACCESS_SQL, [user.pk, user.pk]))
-
-
-_ACCESS_SQL = f"""
-SELECT c.* FROM {ApiClient._meta.db_table} c
-WHERE c.enabled AND (
-  c.id IN (SELECT apiclient_id FROM {ApiClient.users.through._meta.db_table} WHERE user_id = %s)
-  OR c.id IN (
-    SELECT cg.apiclient_id FROM {ApiClient.groups.through._meta.db_table} cg
-    JOIN {User.groups.through._meta.db_table} ug ON ug.group_id = cg.group_id
-    WHERE ug.user_id = %s))
-ORDER BY LOWER(c.name), c.id
-"""  # noqa: S608 - table names come from the models, values are parameters
+    access = Q(users=user) | Q(groups__user=user)
+    return list(ApiClient.objects.filter(access, enabled=True).distinct())
 
 
 def saved_view_list(*, user: AnyUser) -> QuerySet[SavedView]:

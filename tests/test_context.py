@@ -1,7 +1,8 @@
-"""The org context: ctx keys, switching, tampering, access checks and revocation.
+"""connections/context.py: ctx keys, switching, tampering, access checks, revocation.
 
-Every upstream call must carry the session context's requester and target, whatever the
-browser sends; a context the user may not use is refused before any upstream call.
+Every upstream call must carry the page's context's requester and target (the URL's
+``ctx``, else the session's), whatever else the browser sends; a context the user may
+not use is refused before any upstream call. Only the switcher's POST stores a context.
 """
 
 from __future__ import annotations
@@ -31,17 +32,20 @@ def session_ctx(client: Client) -> dict | None:
     return client.session.get("org_ctx")
 
 
-def assert_calls_match_session(client: Client, sandbox: SandboxApp) -> None:
-    """Every data call carried exactly the session context's requester and target."""
-    stored = session_ctx(client)
-    assert stored is not None
-    requester = str(ApiClient.objects.get(pk=stored["client"]).organization_id)
+def assert_calls_use(sandbox: SandboxApp, requester: str, target: str) -> None:
+    """Every data call carried exactly this requester and target, and nothing else."""
     calls = api_calls(sandbox)
     assert calls, "expected at least one upstream call"
     for call in calls:
         assert call.headers["requester-organization-id"] == requester
-        assert call.headers["target-organization-id"] == stored["target"]
+        assert call.headers["target-organization-id"] == target
         assert "organization" not in call.query.lower()
+
+
+def switch(client: Client, api_client: ApiClient, target: str = "") -> None:
+    """The header's switcher: the one way to change the session's context."""
+    response = client.post("/context/", {"client": api_client.pk, "target": target})
+    assert response.status_code == 302
 
 
 @pytest.fixture
@@ -55,26 +59,22 @@ def northwind_client(db) -> ApiClient:
 def test_context_default_is_first_client_self(alice: Client, upstream: SandboxApp) -> None:
     response = alice.get("/connections/?limit=20")
     assert response.status_code == 200
-    assert session_ctx(alice)["target"] == DEMO
-    call = api_calls(upstream)[-1]
-    assert call.headers["requester-organization-id"] == DEMO
-    assert call.headers["target-organization-id"] == DEMO
+    assert session_ctx(alice) is None  # worked out on each request, never stored by a GET
+    assert_calls_use(upstream, DEMO, DEMO)
 
 
-def test_context_key_self_switches_session_and_audits(
+def test_context_key_is_the_pages_context_only(
     alice: Client, harbor_client: ApiClient, upstream: SandboxApp
 ) -> None:
     response = alice.get(f"/connections/?ctx={harbor_client.pk}")
     assert response.status_code == 200
-    assert session_ctx(alice) == {
-        "client": harbor_client.pk,
-        "target": HARBOR,
-        "key": str(harbor_client.pk),
-    }
-    assert_calls_match_session(alice, upstream)
-    events = AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH)
-    assert events.count() == 1
-    assert events.get().detail == {"client": harbor_client.pk, "target": HARBOR}
+    assert "Harbor Finance → self" in response.content.decode()
+    assert_calls_use(upstream, HARBOR, HARBOR)
+    assert session_ctx(alice) is None
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).exists()
+    upstream.seen.clear()
+    assert alice.get("/connections/?order_dir=desc").status_code == 200  # another tab
+    assert_calls_use(upstream, DEMO, DEMO)
 
 
 def test_context_key_with_target_acts_on_target(
@@ -82,18 +82,23 @@ def test_context_key_with_target_acts_on_target(
 ) -> None:
     response = alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")
     assert response.status_code == 200
-    assert session_ctx(alice)["target"] == NORTHWIND
-    call = api_calls(upstream)[-1]
-    assert call.headers["requester-organization-id"] == DEMO
-    assert call.headers["target-organization-id"] == NORTHWIND
+    assert_calls_use(upstream, DEMO, NORTHWIND)
 
 
-def test_context_key_already_current_is_not_audited_again(
-    alice: Client, harbor_client: ApiClient
+def test_context_switch_is_audited_once_and_links_never(
+    alice: Client, demo_client: ApiClient, harbor_client: ApiClient, upstream: SandboxApp
 ) -> None:
-    alice.get(f"/connections/?ctx={harbor_client.pk}")
+    switch(alice, harbor_client)
+    assert session_ctx(alice) == {"client": harbor_client.pk, "target": HARBOR}
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert events.get().detail == {"client": harbor_client.pk, "target": HARBOR}
     alice.get(f"/connections/?ctx={harbor_client.pk}&order_dir=desc")
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.CONTEXT_SWITCH).count() == 1
+    alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")
+    assert events.count() == 1
+    assert session_ctx(alice)["client"] == harbor_client.pk
+    upstream.seen.clear()
+    alice.get("/connections/")  # the session's context, as the switcher left it
+    assert_calls_use(upstream, HARBOR, HARBOR)
 
 
 @pytest.mark.parametrize("path", ["/connections/", f"/connections/{NORTHWIND}/"])
@@ -120,7 +125,7 @@ def test_context_key_foreign_client_on_export_is_403_without_upstream_call(
 def test_context_key_foreign_client_keeps_session_context(
     alice: Client, harbor_client: ApiClient, northwind_client: ApiClient
 ) -> None:
-    alice.get(f"/connections/?ctx={harbor_client.pk}")
+    switch(alice, harbor_client)
     before = session_ctx(alice)
     assert alice.get(f"/connections/?ctx={northwind_client.pk}").status_code == 403
     assert session_ctx(alice) == before
@@ -190,8 +195,8 @@ def test_tampering_query_string_never_reaches_upstream(
         b"".join(response.streaming_content)
     assert response.status_code in (200, 400)
     alice.get("/connections/")  # the list always calls upstream
-    assert_calls_match_session(alice, upstream)
-    assert session_ctx(alice)["target"] == DEMO
+    assert_calls_use(upstream, DEMO, DEMO)
+    assert session_ctx(alice) is None
 
 
 def test_tampering_request_headers_never_reach_upstream(
@@ -202,8 +207,8 @@ def test_tampering_request_headers_never_reach_upstream(
     host = HARBOR  # a row of demo's list: Harbor Finance is one of its hosts
     detail = alice.get(f"/connections/{host}/", **SMUGGLED_HEADERS)
     assert detail.status_code == 200
-    assert_calls_match_session(alice, upstream)
-    assert session_ctx(alice)["target"] == DEMO
+    assert_calls_use(upstream, DEMO, DEMO)
+    assert session_ctx(alice) is None
 
 
 def test_tampering_htmx_request_with_hx_vals_params_never_reaches_upstream(
@@ -217,7 +222,7 @@ def test_tampering_htmx_request_with_hx_vals_params_never_reaches_upstream(
         **SMUGGLED_HEADERS,
     )
     assert response.status_code == 200
-    assert_calls_match_session(alice, upstream)
+    assert_calls_use(upstream, DEMO, DEMO)
 
 
 def test_tampering_duplicate_ctx_params_cannot_mix_contexts(
@@ -227,13 +232,12 @@ def test_tampering_duplicate_ctx_params_cannot_mix_contexts(
     assert response.status_code == 403
     assert list(upstream.seen) == []
     response = alice.get(f"/connections/?ctx={northwind_client.pk}&ctx={demo_client.pk}")
-    assert response.status_code == 200
-    assert_calls_match_session(alice, upstream)
-    assert session_ctx(alice)["client"] == demo_client.pk
+    assert response.status_code == 200  # the last one, as QueryDict.get reads it
+    assert_calls_use(upstream, DEMO, DEMO)
 
 
 def test_tampering_form_fields_on_view_create_use_session_context(
-    alice: Client, user: User, other_user: User, northwind_client: ApiClient
+    alice: Client, user: User, other_user: User, demo_client: ApiClient, northwind_client: ApiClient
 ) -> None:
     response = alice.post(
         "/views/",
@@ -252,7 +256,7 @@ def test_tampering_form_fields_on_view_create_use_session_context(
     assert response.status_code == 302
     view = SavedView.objects.get(name="Smuggled")
     assert view.owner == user
-    assert view.api_client_id == session_ctx(alice)["client"]
+    assert view.api_client_id == demo_client.pk  # the session's context: the default
     assert str(view.target_org_id) == DEMO
     assert view.shared is False
     assert view.is_default is False
@@ -273,7 +277,7 @@ def test_tampering_form_fields_on_context_switch_are_ignored(
     assert response.status_code == 302
     assert session_ctx(alice)["target"] == HARBOR
     alice.get(response["Location"], **SMUGGLED_HEADERS)
-    assert_calls_match_session(alice, upstream)
+    assert_calls_use(upstream, HARBOR, HARBOR)
     assert api_calls(upstream)[-1].headers["requester-organization-id"] == HARBOR
 
 
@@ -283,7 +287,8 @@ def test_tampering_form_fields_on_context_switch_are_ignored(
 def test_revoke_user_removed_from_client_takes_effect_next_request(
     alice: Client, user: User, harbor_client: ApiClient, upstream: SandboxApp
 ) -> None:
-    assert alice.get(f"/connections/?ctx={harbor_client.pk}").status_code == 200
+    switch(alice, harbor_client)
+    assert alice.get("/connections/").status_code == 200
     harbor_client.users.remove(user)
     upstream.seen.clear()
     # The session still names Harbor; the next request must not use it.
@@ -293,7 +298,6 @@ def test_revoke_user_removed_from_client_takes_effect_next_request(
     assert calls
     for call in calls:
         assert call.headers["requester-organization-id"] == DEMO
-    assert session_ctx(alice)["client"] != harbor_client.pk
     upstream.seen.clear()
     assert alice.get(f"/connections/?ctx={harbor_client.pk}").status_code == 403
     assert alice.get(f"/connections/{NORTHWIND}/?ctx={harbor_client.pk}").status_code == 403

@@ -1,5 +1,5 @@
-"""hostadmin's own middleware, seen through requests: gzip at level 9 for pages, the
-session's idle and absolute lifetimes, the user's time zone."""
+"""hostadmin's middleware, seen through requests: gzip (Django's own, as configured), the
+session's idle and absolute lifetimes, request bodies, the user's time zone."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def split_gzip(body: bytes) -> tuple[bytes, bytes]:
     return body[10:end], body[end + 1 :]
 
 
-def test_gzip_page_at_level_9_with_padding(alice: Client, demo_client: ApiClient) -> None:
+def test_gzip_page_with_random_padding(alice: Client, demo_client: ApiClient) -> None:
     url = f"/connections/?ctx={demo_client.pk}&limit=100"
     response = alice.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br", **HX)
     assert response.status_code == 200
@@ -37,11 +37,9 @@ def test_gzip_page_at_level_9_with_padding(alice: Client, demo_client: ApiClient
     vary = {v.strip() for v in response["Vary"].split(",")}
     assert {"Accept-Encoding", "HX-Request"} <= vary
     plain = gzip.decompress(response.content)
-    assert plain.count(b'<tr><td><a href="/connections/') == 100
-    name, stream = split_gzip(response.content)
+    assert plain.count(b'<td title="') == 300  # a name and two emails a row
+    name, _ = split_gzip(response.content)
     assert set(name) <= {ord("a")}
-    level_6 = gzip.compress(plain, compresslevel=6, mtime=0)[10:]
-    assert len(stream) < len(level_6)  # Django's own middleware sends level 6
 
 
 def test_gzip_not_asked_for_is_plain(alice: Client, demo_client: ApiClient) -> None:

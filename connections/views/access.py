@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -11,6 +12,7 @@ from django.shortcuts import render
 
 from connections import api, context, services
 from connections.context import ContextDenied, OrgContext
+from connections.links import list_url
 from connections.models import AuditEvent
 from hostadmin.client_ip import client_ip
 
@@ -31,11 +33,26 @@ def error_status(exc: api.ApiError) -> int:
     return 502
 
 
-def with_org_context(view: ContextView) -> ContextView:
-    """Resolve the org context (from ``?ctx=`` or the session) and pass it to the view.
+def render_page(
+    request: HttpRequest, template: str, data: dict[str, Any], error: api.ApiError | None
+) -> HttpResponse:
+    """Render a page that shows an upstream error, if any, with that error's status; a
+    429 says when to come back (``Retry-After``, whole seconds)."""
+    status = error_status(error) if error is not None else 200
+    response = render(request, template, data, status=status)
+    if isinstance(error, api.ApiBusy):
+        wait = error.retry_after if math.isfinite(error.retry_after) else 1.0
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
 
-    A ``ctx`` key the user may use switches the session to it; one they may not use gets
-    a 403 page naming the missing access, and no upstream call is made."""
+
+def with_org_context(view: ContextView) -> ContextView:
+    """Resolve the page's org context and pass it to the view: the URL's ``?ctx=``, else
+    the session's, checked again on every request.
+
+    It only reads: the URL's context is that page's alone (the session and the audit log
+    change only on the switcher's POST, ``switch_to``). A ``ctx`` the user may not use
+    gets a 403 page naming the missing access, and no upstream call is made."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -43,25 +60,27 @@ def with_org_context(view: ContextView) -> ContextView:
         try:
             ctx = context.from_key(request, key) if key is not None else context.current(request)
         except ContextDenied as exc:
-            return _denied(request, str(exc))
+            return denied(request, str(exc))
         if ctx is None:
-            return _denied(
+            return denied(
                 request, "Your account has no API client yet. Ask an administrator for access."
             )
-        if key is not None and ctx.key != context.stored_key(request):
-            switch_to(request, ctx)
-        request.org_ctx = ctx  # type: ignore[attr-defined]
+        request.org_ctx = ctx  # type: ignore[attr-defined]  # the header's switcher shows it
         return view(request, ctx, *args, **kwargs)
 
     return wrapper
 
 
-def _denied(request: HttpRequest, reason: str) -> HttpResponse:
-    """The 403 page (for htmx, HtmxErrorPageMiddleware makes it replace the whole page)."""
-    return render(request, "connections/denied.html", {"reason": reason}, status=403)
+def denied(request: HttpRequest, reason: str) -> HttpResponse:
+    """The 403 page, with a way out to a context that works (never the refused one).
+    For htmx, HtmxErrorPageMiddleware makes it replace the whole page."""
+    way_out = context.fallback(request)
+    data = {"reason": reason, "way_out": list_url(way_out) if way_out else None}
+    return render(request, "connections/denied.html", data, status=403)
 
 
 def switch_to(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
+    """Make ``ctx`` the session's context, and audit it: only for the switcher's POST."""
     context.store(request, ctx, label)
     services.audit_record(
         user=request.user,  # type: ignore[arg-type]

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
-from urllib.parse import parse_qs, urlencode
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, reswap, retarget
 
-from connections import api, context, presenters, selectors
+from connections import api, context, links, presenters, selectors
 from connections.context import OrgContext
-from connections.links import _detail_path_parts, list_url, saved_view_url
+from connections.listing import ConnectionList, ViewsPanel, views_panel
 from connections.models import SavedView
-from connections.query import LABELS, ORDER_FIELDS, PAGE_SIZES, SEARCH_FIELDS, ListQuery
-from connections.views.access import error_status, htmx_fragment, with_org_context
+from connections.query import ListQuery, PageParams, ParsedQuery
+from connections.views.access import htmx_fragment, render_page, with_org_context
+from connections.views.request import HtmxHttpRequest
+
+LIST_TEMPLATE = "connections/list.html"
 
 
 @require_GET
@@ -30,135 +29,103 @@ from connections.views.access import error_status, htmx_fragment, with_org_conte
 @vary_on_headers("HX-Request", "HX-Target")
 @with_org_context
 @htmx_fragment
-def connection_list(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
-    if not request.GET:
-        default = selectors.saved_view_get_default(user=request.user)
-        # A default made in a context the user lost would redirect to a 403, every time.
-        if default and not context.usable_client(request, default.api_client_id):
-            default = None
-        if default and (url := saved_view_url(default)):
-            return redirect(url)
+def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBase:
+    if not request.GET and (default_url := _default_view_url(request)):
+        return redirect(default_url)
     parsed = ListQuery.parse(request.GET)
-    htmx = getattr(request, "htmx", None)
-    # Messages about bad input stand next to their controls, in the form: then the whole
-    # content region is swapped, not only the results.
-    results_only = bool(htmx and htmx.target == "results") and not parsed.messages
-    page_data, status = _list_page(
-        request, ctx, parsed.query, parsed.messages, with_panel=not results_only
+    view = selectors.saved_view_get(user=request.user, view_id=PageParams.parse(request.GET).view)
+    listing = ConnectionList.load(
+        ctx,
+        parsed.query,
+        errors=parsed.messages,
+        view=view,
+        target_label=context.target_label(request, ctx.target_org_id),
     )
-    template = "connections/list.html"
-    if htmx:
-        template += "#results" if results_only else "#content"
-        page_data["oob"] = results_only
-    response = render(request, template, page_data, status=status)
-    if htmx:
-        push_url(response, page_data["canonical_url"])
-        if htmx.target == "results" and not results_only:
-            retarget(response, "#content")
-            reswap(response, "outerHTML")
+    partial = _partial(request, parsed)
+    data: dict[str, object] = {"listing": listing, "oob": partial == "results"}
+    if partial != "results":  # the saved-views panel does not change with the filters
+        data["panel"] = _views_panel(request, view)
+    template = f"{LIST_TEMPLATE}#{partial}" if partial else LIST_TEMPLATE
+    response = render_page(request, template, data, listing.api_error)
+    return _htmx_headers(request, response, listing, partial)
+
+
+def _default_view_url(request: HtmxHttpRequest) -> str | None:
+    """Where the bare list URL opens: the user's default view, if its context still works
+    (one made in a context the user lost would redirect to a 403, every time)."""
+    default = selectors.saved_view_get_default(user=request.user)
+    if default is None or not context.usable_client(request, default.api_client_id):
+        return None
+    return links.saved_view_url(default)
+
+
+def _partial(request: HtmxHttpRequest, parsed: ParsedQuery) -> str | None:
+    """The part of list.html an htmx request gets: only the results for a change of the
+    filters, sort or page; the whole content region when there are messages about bad
+    input, which stand next to their controls in the form."""
+    if not request.htmx:
+        return None
+    return "results" if request.htmx.target == "results" and parsed.is_clean else "content"
+
+
+def _htmx_headers(
+    request: HtmxHttpRequest, response: HttpResponse, listing: ConnectionList, partial: str | None
+) -> HttpResponse:
+    """htmx puts the canonical URL in the address bar; a results request answered with
+    the whole content region (messages about bad input) is told to swap that instead."""
+    if partial is None:
+        return response
+    push_url(response, listing.canonical_url)
+    if request.htmx.target == "results" and partial == "content":
+        retarget(response, "#content")
+        reswap(response, "outerHTML")
     return response
 
 
-def _list_page(
-    request: HttpRequest,
-    ctx: OrgContext,
-    query: ListQuery,
-    errors: dict[str, str],
-    *,
-    with_panel: bool = True,
-) -> tuple[dict[str, Any], int]:
-    """Everything the list template needs, with one upstream call. The saved-views panel
-    is left out of a results-only update (it does not change with the filters)."""
-    active_view = selectors.saved_view_get(user=request.user, view_id=request.GET.get("view"))
-    view_id = active_view.pk if active_view else None
-
-    def url(q: ListQuery) -> str:
-        return list_url(ctx, q, view_id)
-
-    data: dict[str, Any] = {
-        "query": query,
-        "errors": errors,
-        # The sort's controls are the column headers: the sorted one points at its messages.
-        "sort_errors": " ".join(f"err-{k}" for k in ("order_by", "order_dir") if k in errors),
-        "ctx": ctx,
-        "ctx_label": ctx.describe(context.target_label(request, ctx.target_org_id)),
-        "canonical_url": url(query),
-        "reset_url": list_url(ctx),
-        "columns": presenters.columns(query, url),
-        "chips": presenters.filter_chips(query, url),
-        "search_fields": [(f, LABELS[f]) for f in SEARCH_FIELDS],
-        "order_fields": ORDER_FIELDS,
-        "page_sizes": PAGE_SIZES,
-        "active_view": active_view,
-        "view_modified": bool(active_view and active_view.query != query.saved_querystring()),
-        **(_views_panel(request, ctx, active_view) if with_panel else {}),
-    }
-    try:
-        page = api.list_host_connections(ctx.caller, query)
-    except api.ApiError as exc:
-        data["api_error"] = exc
-        return data, error_status(exc)
-    now = timezone.now()
-    back = query.querystring() + (f"&view={view_id}" if view_id is not None else "")
-    before_id, after_id = _detail_path_parts()
-    detail_suffix = after_id + "?" + urlencode({"ctx": ctx.key, "back": back})
-    data["rows"] = presenters.present_rows(
-        page.items,
-        timezone.get_current_timezone(),
-        now,
-        lambda host_id: f"{before_id}{host_id}{detail_suffix}",
+def _views_panel(request: HtmxHttpRequest, active: SavedView | None) -> ViewsPanel:
+    return views_panel(
+        user=request.user,
+        clients=context.usable_clients(request),
+        active=active,
     )
-    data["rows_html"] = presenters.rows_html(data["rows"])
-    data["pagination"] = presenters.pagination(query, page.total_items, len(page.items), url)
-    data["export_rows"] = page.total_items
-    data["export_cap"] = settings.EXPORT_MAX_ROWS
-    data["export_too_big"] = page.total_items > settings.EXPORT_MAX_ROWS
-    data["export_url"] = (
-        reverse("connections:export") + "?" + urlencode([("ctx", ctx.key), *query.to_params()])
-    )
-    data["export_id"] = uuid.uuid4().hex
-    return data, 200
-
-
-def _views_panel(request: HttpRequest, ctx: OrgContext, active: SavedView | None) -> dict[str, Any]:
-    usable = context.usable_clients(request)
-    allowed = {c.pk for c in usable}
-    own, shared_with_me = selectors.saved_view_list_panel(user=request.user, clients=usable)
-    mine = []
-    for view in own:
-        ok = view.api_client_id in allowed
-        parsed = ListQuery.from_querystring(view.query)
-        mine.append(
-            {
-                "view": view,
-                "url": saved_view_url(view, parsed.query) if ok else None,
-                "unavailable": not ok,
-                "invalid": not parsed.is_clean,
-                "active": active is not None and active.pk == view.pk,
-            }
-        )
-    shared = [{"view": v, "url": saved_view_url(v)} for v in shared_with_me]
-    return {"my_views": mine, "shared_views": shared}
 
 
 @require_GET
 @login_required
 @with_org_context
 def connection_detail(
-    request: HttpRequest, ctx: OrgContext, host_org_id: uuid.UUID
+    request: HtmxHttpRequest, ctx: OrgContext, host_org_id: uuid.UUID
 ) -> HttpResponse:
-    back_raw = request.GET.get("back", "")
-    back = ListQuery.from_querystring(back_raw).query  # re-validated: no junk goes back out
-    view_ids = parse_qs(back_raw).get("view", [""])
-    view = selectors.saved_view_get(user=request.user, view_id=view_ids[0])
-    back_url = list_url(ctx, back, view.pk if view else None)
-    data: dict[str, Any] = {"ctx": ctx, "back_url": back_url, "host_org_id": host_org_id}
+    back = PageParams.parse(request.GET).back  # the list view the link came from
+    back_view = selectors.saved_view_get(
+        user=request.user, view_id=PageParams.from_querystring(back).view
+    )
+    data: dict[str, object] = {
+        "ctx": ctx,
+        "host_org_id": host_org_id,
+        # Parsed again: nothing but a valid list query of the user's own view goes back out.
+        "back_url": links.list_url(
+            ctx, ListQuery.from_querystring(back).query, back_view.pk if back_view else None
+        ),
+        "own_org_url": links.list_url(ctx.own),
+    }
     try:
         item = api.get_host_connection(ctx.caller, host_org_id)
     except api.ApiError as exc:
-        data["api_error"] = exc
-        return render(request, "connections/detail.html", data, status=error_status(exc))
-    now: datetime = timezone.now()
-    data["item"] = item
-    data["fields"] = presenters.detail_fields(item, timezone.get_current_timezone(), now)
-    return render(request, "connections/detail.html", data)
+        return render_page(request, "connections/detail.html", {**data, "api_error": exc}, exc)
+    tz, now = timezone.get_current_timezone(), timezone.now()
+    data.update(item=item, fields=presenters.detail_fields(item, tz, now))
+    return render_page(request, "connections/detail.html", data, None)
+
+
+@require_GET
+@login_required
+def connection_detail_hex(request: HtmxHttpRequest, host_org_id: str) -> HttpResponse:
+    """Links of earlier versions wrote the id as 32 hex digits (or in capitals): they
+    lead to the page's one address, with the same query."""
+    try:
+        url = reverse("connections:detail", args=[uuid.UUID(host_org_id)])
+    except ValueError:
+        raise Http404("No such connection.") from None
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}" if query else url, permanent=True)

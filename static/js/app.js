@@ -53,21 +53,6 @@
     }
   });
 
-  // A table cell cut off by its column's width (names, emails) shows its full value as a
-  // tooltip. Set on hover, so the HTML carries no tooltips for cells that show everything;
-  // dropped again if the cell shows everything now (a wider window).
-  document.addEventListener("mouseover", function (event) {
-    var cell = event.target instanceof Element ? event.target.closest(".grid td") : null;
-    if (!cell || (cell.hasAttribute("title") && !cell.hasAttribute("data-cut"))) { return; }
-    if (cell.scrollWidth > cell.clientWidth) {
-      cell.setAttribute("title", cell.textContent.trim());
-      cell.setAttribute("data-cut", "");
-    } else if (cell.hasAttribute("data-cut")) {
-      cell.removeAttribute("title");
-      cell.removeAttribute("data-cut");
-    }
-  });
-
   // Copy buttons only make sense with a clipboard.
   function showCopyButtons() {
     if (!navigator.clipboard) { return; }

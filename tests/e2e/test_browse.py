@@ -154,7 +154,9 @@ def test_browse_pages_and_detail_round_trip(signed_in: Page, sandbox: Any) -> No
     name = with_a[62]
     row.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
-    expect(page).to_have_url(re.compile(r"/connections/[0-9a-f]{32}/\?"))
+    expect(page).to_have_url(
+        re.compile(r"/connections/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/\?")
+    )
 
     page.get_by_role("link", name="Back to the list").click()
     expect(page).to_have_url(list_url)
@@ -332,22 +334,25 @@ MARK_CELLS_JS = """
 """
 
 
-def test_browse_cut_off_cells_show_the_full_value(signed_in: Page) -> None:
+def test_browse_cells_show_their_full_value_in_a_title(signed_in: Page) -> None:
+    """A name or email cell cut off by its column has its whole value as its title."""
     page = signed_in
     page.set_viewport_size({"width": 1280, "height": 800})
     found = page.evaluate(MARK_CELLS_JS)
     assert found["cut"] and found["whole"], found  # the demo data has both kinds
-    cut, whole = page.locator("[data-e2e=cut]"), page.locator("[data-e2e=whole]")
-    expect(cut).not_to_have_attribute("title", re.compile(".*"))  # none in the HTML
+    for cell in (page.locator("[data-e2e=cut]"), page.locator("[data-e2e=whole]")):
+        expect(cell).to_have_attribute("title", cell.evaluate("td => td.textContent"))
 
-    cut.hover()
-    expect(cut).to_have_attribute("title", found["cut"])
-    whole.hover()
-    assert whole.get_attribute("title") is None  # no tooltip repeating what is shown
 
-    cut.evaluate("td => { td.style.maxWidth = 'none'; }")  # as in a wider column
-    cut.hover()
-    expect(cut).not_to_have_attribute("title", re.compile(".*"))
+def test_browse_times_are_relative_with_the_exact_time(signed_in: Page) -> None:
+    page = signed_in
+    created = page.locator("table.grid tbody tr").first.locator("td").nth(5).locator("time")
+    expect(created).to_have_text(re.compile(r"^(\d+ \w+ ago|in \d+ \w+|just now)$"))
+    exact = created.get_attribute("title") or ""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+", exact), exact  # to the second
+    machine = created.get_attribute("datetime") or ""
+    assert machine.startswith(exact[:19])
+    assert created.evaluate("t => !Number.isNaN(Date.parse(t.dateTime.replace(' ', 'T')))")
 
 
 def test_browse_cut_off_cells_unfold_without_javascript(

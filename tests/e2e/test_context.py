@@ -75,9 +75,9 @@ def test_context_bookmarked_link_of_another_context(
     assert host_names(page) == harbor[:20]
     expect(page.get_by_label("API client")).to_have_value(str(harbor_client.pk))
 
-    # Opening the link switched the session's context too.
+    # The link's context was that page's only: the session's is still Demo Lender's.
     page.goto("/connections/")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Harbor Finance → self")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Demo Lender → self")
 
 
 def test_context_lost_access_shows_403_on_next_navigation(

@@ -45,7 +45,7 @@ def detail_ids(page: Page) -> list[str]:
     )
     ids = []
     for href in hrefs:
-        match = re.search(r"/connections/([0-9a-f]{32})/", href)
+        match = re.search(r"/connections/([0-9a-f-]{36})/", href)
         assert match, href
         ids.append(str(uuid.UUID(match.group(1))))
     return ids

@@ -181,7 +181,7 @@ def test_view_create_ignores_invalid_query_parts(alice: Client, user: User) -> N
 def test_view_create_uses_the_pages_context_not_the_session(
     alice: Client, demo_client: ApiClient, harbor_client: ApiClient
 ) -> None:
-    alice.get(f"/connections/?ctx={harbor_client.pk}")  # another tab switched the session
+    alice.post("/context/", {"client": harbor_client.pk})  # another tab switched the session
     alice.post("/views/", {"name": "Demo view", "ctx": str(demo_client.pk), "query": ""})
     view = SavedView.objects.get(name="Demo view")
     assert view.api_client == demo_client
@@ -246,7 +246,7 @@ def test_view_update(
     alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient, htmx: bool
 ) -> None:
     view = make_view(user, "Daily", harbor_client)
-    alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")  # the session's context
+    alice.post("/context/", {"client": demo_client.pk, "target": NORTHWIND})  # the session's
     response = alice.post(
         f"/views/{view.pk}/update/", {"query": "order_dir=desc&offset=20"}, **(hx() if htmx else {})
     )
@@ -586,7 +586,7 @@ def test_idor_foreign_view_id_in_list_url_is_not_applied(
     foreign = make_view(other_user, "Bob private", demo_client, query="order_dir=desc")
     response = alice.get(f"/connections/?ctx={demo_client.pk}&view={foreign.pk}")
     assert response.status_code == 200
-    assert response.context["active_view"] is None
+    assert response.context["listing"].view is None
     assert "Bob private" not in body_of(response)
 
 
@@ -605,7 +605,7 @@ def test_list_without_params_redirects_to_default_view(
     assert list(upstream.seen) == []
     page = alice.get(response["Location"])
     assert page.status_code == 200
-    assert page.context["active_view"] == view
+    assert page.context["listing"].view == view
 
 
 def test_list_without_default_view_does_not_redirect(
@@ -629,7 +629,7 @@ def test_list_default_view_in_lost_context_does_not_lock_out(
     harbor_client.users.remove(user)
     response = alice.get("/connections/", follow=True)
     assert response.status_code == 200
-    assert response.context["ctx"].client == demo_client
+    assert response.context["listing"].ctx.client == demo_client
     assert f"view={view.pk}" not in body_of(response)
 
 

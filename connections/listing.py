@@ -1,0 +1,298 @@
+"""One list page as one object (Django admin's ``ChangeList``): what list.html reads.
+
+``ConnectionList.load`` asks the upstream for the page of a query; the object then holds
+the sort headers, the filter chips, the rows, the pager, the export links and the state
+of the saved view the page was opened as. Every URL comes from ``connections.links``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from connections import api, links, presenters, selectors
+from connections.context import OrgContext
+from connections.models import ApiClient, SavedView
+from connections.presenters import Row
+from connections.query import (
+    LABELS,
+    ORDER_FIELDS,
+    PAGE_SIZES,
+    SEARCH_FIELDS,
+    STATUSES,
+    ListQuery,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    url: str = ""  # empty: not sortable
+    aria_sort: str = ""  # "ascending" | "descending" | ""
+
+
+@dataclass(frozen=True)
+class Chip:
+    label: str
+    clear_url: str
+
+
+@dataclass(frozen=True)
+class PageLink:
+    label: str  # "1,000": for people
+    url: str | None  # None: a gap, or the current page
+    current: bool = False
+    number: int = 0  # 1000: for element ids (a comma would break a CSS selector)
+
+
+@dataclass(frozen=True)
+class Pager:
+    first_row: int
+    last_row: int
+    total: int
+    links: list[PageLink]
+    first: str | None
+    previous: str | None
+    next: str | None
+    last: str | None
+    last_page_url: str
+    past_end: bool  # an offset beyond the last row of a non-empty list
+
+
+@dataclass(frozen=True)
+class ExportLinks:
+    rows: int
+    cap: int
+    too_big: bool  # more rows than one export may have: only "this page" is offered
+    whole: str
+    excel: str  # with a byte-order mark
+    page: str
+    progress: str
+
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("host_name", LABELS["host_name"]),
+    ("host_email", LABELS["host_email"]),
+    ("owner_email", LABELS["owner_email"]),
+    ("status", "Status"),
+    ("archived", "Archived"),
+    ("created_at", LABELS["created_at"]),
+    ("updated_at", LABELS["updated_at"]),
+    ("archived_at", LABELS["archived_at"]),
+    ("active_action_type", "Active action"),
+    ("active_action_updated_at", LABELS["active_action_updated_at"]),
+)
+
+
+class ConnectionList:
+    """The connections list of one org context for one query."""
+
+    search_fields = [(f, LABELS[f]) for f in SEARCH_FIELDS]
+    statuses = [(s, LABELS[s]) for s in STATUSES]
+    page_sizes = PAGE_SIZES
+
+    def __init__(
+        self,
+        ctx: OrgContext,
+        query: ListQuery,
+        *,
+        page: api.HostConnectionPage | api.ApiError,
+        errors: dict[str, str] | None = None,
+        view: SavedView | None = None,
+        target_label: str = "",
+        tz: tzinfo | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.query = query
+        self.errors = errors or {}
+        self.view = view  # the saved view the page was opened as, if any
+        self.view_modified = view is not None and view.query != query.saved_querystring()
+        self.ctx_label = ctx.describe(target_label)  # "Demo Lender → Northwind Credit"
+        self._view_id = view.pk if view is not None else None  # kept by every list link
+        self.canonical_url = self._url(query)
+        self.reset_url = links.list_url(ctx)
+        self.own_org_url = links.list_url(ctx.own)  # the way out of a refused target
+        self.columns = self._columns()
+        self.chips = self._chips()
+        self.api_error = page if isinstance(page, api.ApiError) else None
+        self.rows: list[Row] = []
+        self.pager: Pager | None = None
+        self.export: ExportLinks | None = None
+        if isinstance(page, api.HostConnectionPage):
+            detail_url = links.detail_urls(ctx, query, self._view_id)
+            tz = tz or timezone.get_current_timezone()
+            now = now or timezone.now()
+            self.rows = presenters.present_rows(page.items, tz, now, detail_url)
+            self.pager = self._pager(page.total_items, len(page.items))
+            self.export = self._export(page.total_items)
+
+    @classmethod
+    def load(
+        cls,
+        ctx: OrgContext,
+        query: ListQuery,
+        *,
+        errors: dict[str, str] | None = None,
+        view: SavedView | None = None,
+        target_label: str = "",
+    ) -> ConnectionList:
+        """The page of ``query`` with one upstream call; an ApiError shows on the page."""
+        try:
+            page: api.HostConnectionPage | api.ApiError = api.list_host_connections(
+                ctx.caller, query
+            )
+        except api.ApiError as exc:
+            page = exc
+        return cls(ctx, query, page=page, errors=errors, view=view, target_label=target_label)
+
+    @property
+    def total(self) -> int:
+        return self.pager.total if self.pager else 0
+
+    @property
+    def sort_errors(self) -> str:
+        """The ids of the sort's messages (its controls are the column headers)."""
+        return " ".join(f"err-{k}" for k in ("order_by", "order_dir") if k in self.errors)
+
+    # --- the parts -------------------------------------------------------------------
+
+    def _url(self, query: ListQuery) -> str:
+        return links.list_url(self.ctx, query, self._view_id)
+
+    def _columns(self) -> list[Column]:
+        query, columns = self.query, []
+        for key, label in _COLUMNS:
+            if key not in ORDER_FIELDS:
+                columns.append(Column(key, label))
+                continue
+            sorted_here = query.order_by == key
+            direction = "ascending" if query.order_dir == "asc" else "descending"
+            url = self._url(query.sorted_by(key))
+            columns.append(Column(key, label, url, direction if sorted_here else ""))
+        return columns
+
+    def _chips(self) -> list[Chip]:
+        query, chips = self.query, []
+        if query.statuses != ListQuery().statuses:
+            label = "Status: " + ", ".join(LABELS[s] for s in query.statuses)
+            chips.append(Chip(label, self._url(query.without("statuses"))))
+        if query.search_text:
+            label = f"{LABELS[query.search_field]} contains “{query.search_text}”"
+            cleared = query.changed(search_text=None, search_field="host_name")
+            chips.append(Chip(label, self._url(cleared)))
+        if query.archived is not None:
+            label = "Archived only" if query.archived else "Not archived"
+            chips.append(Chip(label, self._url(query.without("archived"))))
+        if query.active_action_types:
+            label = "Active action: " + ", ".join(LABELS[a] for a in query.active_action_types)
+            chips.append(Chip(label, self._url(query.without("active_action_types"))))
+        return chips
+
+    def _pager(self, total: int, shown: int) -> Pager:
+        query = self.query
+        limit = query.limit
+        page_count = max(1, -(-total // limit))  # ceiling division: exact at any size
+
+        def at(offset: int) -> str:
+            return self._url(query.at_offset(offset))
+
+        page_links = []
+        if total > limit and query.page <= page_count:  # past the end: no page to centre on
+            for number in page_numbers(query.page, page_count):
+                if number is None:
+                    page_links.append(PageLink("…", None))
+                else:
+                    url = None if number == query.page else at((number - 1) * limit)
+                    page_links.append(PageLink(f"{number:,}", url, number == query.page, number))
+        has_previous = query.offset > 0
+        has_next = query.offset + limit < total
+        last_page_url = at((page_count - 1) * limit)
+        return Pager(
+            first_row=query.offset + 1 if shown else 0,
+            last_row=query.offset + shown,
+            total=total,
+            links=page_links,
+            first=at(0) if has_previous else None,
+            previous=at(query.offset - limit) if has_previous else None,
+            next=at(query.offset + limit) if has_next else None,
+            last=last_page_url if has_next else None,
+            last_page_url=last_page_url,
+            past_end=shown == 0 and total > 0,
+        )
+
+    def _export(self, total: int) -> ExportLinks:
+        ctx, query, export_id = self.ctx, self.query, uuid.uuid4().hex  # app.js: one a click
+        return ExportLinks(
+            rows=total,
+            cap=settings.EXPORT_MAX_ROWS,
+            too_big=total > settings.EXPORT_MAX_ROWS,
+            whole=links.export_url(ctx, query, export_id=export_id),
+            excel=links.export_url(ctx, query, export_id=export_id, bom=True),
+            page=links.export_url(ctx, query, export_id=export_id, scope="page"),
+            progress=links.export_progress_url(export_id),
+        )
+
+
+def page_numbers(
+    current: int, count: int, *, on_each_side: int = 2, on_ends: int = 1
+) -> list[int | None]:
+    """The page numbers a pager shows, None for a gap: Django's
+    ``Paginator.get_elided_page_range``, which cannot count pages past 2**63
+    (``len()`` of its object list), while an upstream total may be any size."""
+    if count <= (on_each_side + on_ends) * 2:
+        return list(range(1, count + 1))
+    numbers: list[int | None] = []
+    if current > 1 + on_each_side + on_ends + 1:
+        numbers += [*range(1, on_ends + 1), None, *range(current - on_each_side, current + 1)]
+    else:
+        numbers += range(1, current + 1)
+    if current < count - on_each_side - on_ends - 1:
+        after = range(current + 1, current + on_each_side + 1)
+        numbers += [*after, None, *range(count - on_ends + 1, count + 1)]
+    else:
+        numbers += range(current + 1, count + 1)
+    return numbers
+
+
+# --- the saved-views panel ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelView:
+    view: SavedView
+    url: str | None  # None: its context is gone, or the user lost access to it
+    active: bool = False
+    invalid: bool = False  # some of its saved filters are no longer valid
+
+    @property
+    def unavailable(self) -> bool:
+        return self.url is None
+
+
+@dataclass(frozen=True)
+class ViewsPanel:
+    mine: list[PanelView]
+    shared: list[PanelView]
+
+
+def views_panel(
+    *, user: object, clients: Collection[ApiClient], active: SavedView | None
+) -> ViewsPanel:
+    """The user's saved views (marked when unusable) and those shared with them."""
+    allowed = {c.pk for c in clients}
+    own, shared_with_me = selectors.saved_view_list_panel(user=user, clients=clients)
+    mine = []
+    for view in own:
+        parsed = ListQuery.from_querystring(view.query)
+        url = links.saved_view_url(view, parsed.query) if view.api_client_id in allowed else None
+        is_active = active is not None and active.pk == view.pk
+        mine.append(PanelView(view, url, active=is_active, invalid=not parsed.is_clean))
+    shared = [PanelView(v, links.saved_view_url(v)) for v in shared_with_me]
+    return ViewsPanel(mine, shared)

@@ -128,6 +128,9 @@ class ListQuery(BaseModel):
         statuses = many("statuses", STATUSES)
         if statuses:
             raw["statuses"] = statuses
+        elif "statuses" in list(params.keys()) and "statuses" not in messages:
+            # The form sends a blank ``statuses`` before its boxes: none ticked is not "both".
+            messages["statuses"] = "Choose at least one status; showing both."
         actions = many("active_action_types", ACTION_TYPES)
         if actions:
             raw["active_action_types"] = actions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 
@@ -14,12 +15,13 @@ from connections import api, export, services
 from connections.context import OrgContext
 from connections.links import list_url
 from connections.models import AuditEvent
-from connections.query import ListQuery
+from connections.query import ListQuery, PageParams
 from connections.views.access import error_status, htmx_fragment, with_org_context
 from connections.views.request import HtmxHttpRequest
 from hostadmin.client_ip import client_ip
 
 MAX_WAIT_POLLS = 20  # polls of 0.5 s for an export to start before giving up
+BUSY_RETRY = 5.0  # seconds a refused export suggests waiting (Retry-After) without a better figure
 
 
 @require_GET
@@ -30,13 +32,14 @@ def export_csv(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse | Stre
     back = list_url(ctx, parsed.query)  # the list the link came from, as near as it can be
     if not parsed.is_clean:
         reason = "This export link is not valid: " + " ".join(parsed.messages.values())
-        return _refused(request, back, reason, status=400)
+        return _refused(request, back, reason, status=400, retry_after=0)
     try:
         job = _start(request, ctx, parsed.query)
-    except export.ExportRefused as exc:
-        return _refused(request, back, str(exc), status=exc.status)
+    except export.ExportRefused as exc:  # a 429 here: the user's exports running at once
+        return _refused(request, back, str(exc), status=exc.status, retry_after=BUSY_RETRY)
     except api.ApiError as exc:  # as the list: 403 for a refused target, 429 busy, ...
-        return _refused(request, back, str(exc), status=error_status(exc))
+        wait = exc.retry_after if isinstance(exc, api.ApiBusy) else BUSY_RETRY
+        return _refused(request, back, str(exc), status=error_status(exc), retry_after=wait)
     response = StreamingHttpResponse(job.stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
     response["Cache-Control"] = "no-store"
@@ -64,16 +67,16 @@ def export_cancel(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
 
 def _start(request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery) -> export.Export:
     """Start the export the link asks for. Raises export.ExportRefused or api.ApiError."""
-    user_id = request.user.pk
-    raw_id = request.GET.get("export_id", "")  # the download's own id (progress, cancel)
+    user_id, page = request.user.pk, PageParams.parse(request.GET)
+    raw_id = page.export_id  # the download's own id (progress, cancel)
     usable = export.valid_export_id(raw_id) and export.export_id_free(raw_id, user_id)
     return export.start_export(
         caller=ctx.caller,
         query=query,
         user_id=user_id,
         export_id=raw_id if usable else uuid.uuid4().hex,
-        whole_view=request.GET.get("scope") != "page",
-        bom=request.GET.get("bom") == "1",
+        whole_view=page.scope == "all",
+        bom=page.bom,
         org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
         on_finish=_audit(request, ctx, query),
     )
@@ -104,24 +107,26 @@ def _audit(
     return audit
 
 
-def _refused(request: HtmxHttpRequest, back: str, reason: str, *, status: int) -> HttpResponse:
-    """The export did not start: why, and a way back to the list it was asked from."""
+def _refused(
+    request: HtmxHttpRequest, back: str, reason: str, *, status: int, retry_after: float
+) -> HttpResponse:
+    """The export did not start: why, and a way back to the list it was asked from; a 429
+    says when to try again (``Retry-After``, whole seconds)."""
     data = {"reason": reason, "back_url": back}
-    return render(request, "connections/export_error.html", data, status=status)
+    response = render(request, "connections/export_error.html", data, status=status)
+    if status == 429:
+        wait = retry_after if math.isfinite(retry_after) else BUSY_RETRY
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
 
 
 def _progress(request: HtmxHttpRequest, export_id: str, status: int = 200) -> HttpResponse:
     """The progress fragment. An export that has not started yet (or is someone else's,
     which looks the same) is "starting" for a few polls, then "did not start"."""
     entry = export.progress_of(export_id, request.user.pk)
-    polls = _polls(request.GET.get("polls", ""))
+    polls = PageParams.parse(request.GET).polls
     if entry is None:
         state = "starting" if polls < MAX_WAIT_POLLS else "missing"
         entry = {"state": state, "written": 0, "total": 0}
     data = {"export_id": export_id, "p": entry, "next_poll": polls + 1}
     return render(request, "connections/export_progress.html", data, status=status)
-
-
-def _polls(raw: str) -> int:
-    """How many times the page polled already (0 for anything but a few ASCII digits)."""
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 0

@@ -738,6 +738,7 @@ def test_export_concurrency_limit_third_gets_429(
     assert third.status_code == 429
     assert not third.streaming
     assert "You already have 2 exports running" in third.content.decode()
+    assert third["Retry-After"] == "5"  # a 429 always says when to try again
 
     bob = Client()
     bob.force_login(other_user)
@@ -842,3 +843,13 @@ def test_export_cancel_before_first_chunk(alice: Client, demo_client: ApiClient)
     assert cancel.status_code == 200  # known from the start, not a 404
     assert body_until_abort(response, ExportCancelled) == b""
     assert the_audit()["outcome"] == "cancelled"
+
+
+def test_export_upstream_busy_429_carries_its_retry_after(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient
+) -> None:
+    sandbox.faults.add("status_429", times=10, seconds=7)
+    response = alice.get(export_url(demo_client.pk))
+    assert response.status_code == 429
+    assert response["Retry-After"] == "7"
+    assert "busy" in response.content.decode()

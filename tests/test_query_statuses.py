@@ -2,21 +2,16 @@
 
 The filter form is to send a blank ``statuses`` from a hidden input before its two boxes,
 so "none ticked" arrives as only that blank, while a link or bookmark without ``statuses``
-keeps meaning "both". ``ListQuery.parse`` does not tell the two apart yet: the first test
-is marked as an expected failure until connections/query.py learns it (then move these
-tests to tests/test_query.py, drop the marker, and drop ``"statuses="`` from
-``test_parse_blank_value_means_default`` there).
+keeps meaning "both".
 """
 
 from __future__ import annotations
 
-import pytest
 from django.http import QueryDict
 
 from connections.query import STATUSES, ListQuery
 
 
-@pytest.mark.xfail(strict=True, reason="ListQuery.parse reads a lone blank status as 'both'")
 def test_parse_no_status_ticked_is_a_message_not_every_row() -> None:
     parsed = ListQuery.parse(QueryDict("statuses=&search_text=anna"))
     assert parsed.messages == {"statuses": "Choose at least one status; showing both."}

@@ -132,6 +132,12 @@ class ConnectionList:
             self.rows = presenters.present_rows(page.items, tz, now, detail_url)
             self.pager = self._pager(page.total_items, len(page.items))
             self.export = self._export(page.total_items)
+        # The filter choices' counts load after the rows (connections/facets.py).
+        self.facets_url = (
+            links.facets_url(ctx, query)
+            if settings.FACET_COUNTS and self.api_error is None
+            else None
+        )
 
     @classmethod
     def load(

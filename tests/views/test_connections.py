@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
 
 from connections import api
-from connections.models import ApiClient
+from connections.models import ApiClient, UserPreferences
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
 from tests.conftest import body_of, sandbox_rows
@@ -1250,3 +1250,38 @@ def test_page_of_a_total_past_2_63_renders(
     near_end = check_shape(get(alice, ctx, f"limit=100&offset={last_offset}", mode), mode)
     assert upstream_query(sandbox)["offset"] == [str(last_offset)]
     assert "There are no rows at this position" in near_end  # the sandbox has 302 rows
+
+
+# --- facet counts and the user's time display, as the list page uses them --------------
+
+
+def test_list_page_loads_the_facet_counts_after_the_rows(alice: Client, upstream) -> None:
+    body = body_of(alice.get("/connections/"))
+    loader = re.search(r'<div hx-get="(/connections/facets/\?[^"]+)" hx-trigger="load"', body)
+    assert loader is not None
+    assert 'hx-push-url="false"' in body  # the counts never become a history entry
+    for span_id in ("connected", "disconnected", "archived-true", "archived-false"):
+        assert f'<span id="count-{span_id}" class="facet-count"></span>' in body
+    counts = body_of(alice.get(unescape(loader[1])))
+    assert re.search(
+        r'<span id="count-connected" class="facet-count" hx-swap-oob="true">\(\d', counts
+    )
+
+
+def test_list_page_without_facet_counts_has_no_loader(alice: Client, upstream, settings) -> None:
+    settings.FACET_COUNTS = False
+    body = body_of(alice.get("/connections/"))
+    assert "/connections/facets/" not in body
+
+
+def test_list_rows_show_absolute_times_when_the_user_chose_them(
+    alice: Client, user, upstream
+) -> None:
+    relative = body_of(alice.get("/connections/"))
+    first = re.search(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', relative)
+    assert first is not None and "ago" in first[3]
+    UserPreferences.objects.create(user=user, time_display="absolute")
+    absolute = body_of(alice.get("/connections/"))
+    swapped = re.search(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', absolute)
+    assert swapped is not None
+    assert (swapped[2], swapped[3]) == (first[3], first[2])  # text and title change places

@@ -305,12 +305,18 @@ class PageParams:
             scope="page" if first("scope") == "page" else "all",
             bom=first("bom") == "1",
             export_id=first("export_id"),
-            polls=parse_int(first("polls")) or 0,
+            polls=_poll_count(parse_int(first("polls"))),
         )
 
     @classmethod
     def from_querystring(cls, querystring: str) -> PageParams:
         return cls.parse(parse_qs(querystring, keep_blank_values=True))
+
+
+def _poll_count(polls: int | None) -> int:
+    """The progress poll counter: it only counts up from 0, so anything odd (or past any
+    count a page reaches, 5 digits) starts again from 0."""
+    return polls if polls is not None and polls < 100_000 else 0
 
 
 # Parameters of the page, not of the query: known, so not "unknown" to ListQuery.parse.

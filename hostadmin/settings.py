@@ -219,7 +219,9 @@ DATABASES = {
     )
 }
 
-REDIS_URL = env_str("REDIS_URL", "")
+# Required in production: the local-memory fallback is one cache per process, so with
+# several workers tokens, export progress and export limits would not be shared.
+REDIS_URL = env_str("REDIS_URL", "", required_in_production=True)
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

@@ -74,6 +74,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "sqlite:////tmp/hostadmin-settings-test.sqlite3",
     "UPSTREAM_BASE_URL": "https://api.example.com/v1-beta",
     "FERNET_KEY": "x8N0o1Jt6mK0dV7cS3uQ2lP9rW4yE5aB6hG1fZ2jC0k=",
+    "REDIS_URL": "redis://127.0.0.1:1/0",  # never connected to: no test here uses the cache
 }
 
 
@@ -122,6 +123,14 @@ def test_production_with_safe_settings_starts() -> None:
     result = run(SETUP + "print(s.DEBUG, s.SECURE_SSL_REDIRECT)", **PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False True"
+
+
+@pytest.mark.parametrize("name", ["REDIS_URL", "DATABASE_URL", "UPSTREAM_BASE_URL"])
+def test_production_refuses_to_start_without_a_required_variable(name: str) -> None:
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != name}
+    result = run(SETUP, **env)
+    assert result.returncode == 1
+    assert f"ImproperlyConfigured: {name} must be set when DJANGO_ENV=production." in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -259,8 +259,9 @@ X_FRAME_OPTIONS = "DENY"
 # The token reaches htmx from the page (base.html's hx-headers) and forms from
 # {% csrf_token %}: no script reads the cookie.
 CSRF_COOKIE_HTTPONLY = True
-# Load balancers check /healthz over plain HTTP: a redirect to HTTPS would fail them.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers check /healthz and /readyz over plain HTTP: a redirect to HTTPS would
+# fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

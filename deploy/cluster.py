@@ -68,13 +68,15 @@ class Unit:
     """What the systemd unit says about starting and stopping an instance."""
 
     exec_start: list[str]
-    environment: dict[str, str]
+    environment: dict[str, str]  # every Environment= line; values may hold %i
+    runtime_directory: str  # RuntimeDirectory= (under /run), "" if none
     kill_signal: signal.Signals
     timeout_stop: float
 
     @classmethod
     def read(cls, path: Path = UNIT) -> Unit:
         service: dict[str, str] = {}
+        env: dict[str, str] = {}
         section = ""
         for raw in path.read_text().splitlines():
             line = raw.strip()
@@ -82,14 +84,28 @@ class Unit:
                 section = line[1:-1]
             elif section == "Service" and "=" in line and not line.startswith("#"):
                 key, _, value = line.partition("=")
-                service[key] = value  # Environment= appears once in this unit
-        env = dict(item.split("=", 1) for item in shlex.split(service.get("Environment", "")))
+                service[key] = value
+                if key == "Environment":
+                    env.update(item.partition("=")[::2] for item in shlex.split(value))
         return cls(
             exec_start=shlex.split(service["ExecStart"]),
             environment=env,
+            runtime_directory=service.get("RuntimeDirectory", ""),
             kill_signal=signal.Signals[service.get("KillSignal", "SIGTERM")],
             timeout_stop=float(service.get("TimeoutStopSec", "90")),
         )
+
+    def instance_environment(self, port: int, run: Path) -> dict[str, str]:
+        """Environment= for instance ``port``, with ``run`` standing for /run and the
+        RuntimeDirectory made there empty, as systemd makes it at each start."""
+        if self.runtime_directory:
+            folder = run / self.runtime_directory.replace("%i", str(port))
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        return {
+            name: value.replace("%i", str(port)).replace("/run/", f"{run}/")
+            for name, value in self.environment.items()
+        }
 
     def command(self, port: int) -> list[str]:
         """ExecStart for instance ``port``, with this checkout for /srv/hostadmin."""
@@ -296,9 +312,10 @@ class Cluster:
         """The instances' environment: the unit's Environment=, the loopback keys, the
         dependencies, then the config's own settings."""
         keys = loopback_keys(self.workdir)
+        shared = {k: v for k, v in self.unit.environment.items() if "%i" not in v}
         return {
             **os.environ,
-            **self.unit.environment,
+            **shared,
             **keys,
             "FERNET_KEYS": keys["FERNET_KEY"],  # the key list's name in newer settings
             "PLAIN_HTTP": "1",  # no TLS on loopback
@@ -361,12 +378,19 @@ class Cluster:
             commands.append(["collectstatic", "--noinput", "-v", "0"])
         self.manage_all(commands)
         for port in self.instance_ports:
-            self.instances.append(self._spawn(f"instance-{port}", self.unit.command(port)))
+            command = self.unit.command(port)
+            self.instances.append(self._spawn(f"instance-{port}", command, self.instance_env(port)))
         wait_until_up(f"{self.sandbox_control}/health", proc=self.processes[0].proc)
         for i, instance in enumerate(self.instances):
             wait_until_up(f"{self.instance_url(i)}/healthz", proc=instance.proc)
         self._start_nginx()
         wait_until_up(f"{self.url}/nginx-health", proc=self.processes[-1].proc)
+
+    def instance_env(self, port: int) -> dict[str, str]:
+        """The environment of instance ``port``: the instances' one, then the unit's
+        per-instance variables, its RuntimeDirectory (PROMETHEUS_MULTIPROC_DIR) an emptied
+        folder in workdir/run/."""
+        return {**self.env, **self.unit.instance_environment(port, self.workdir / "run")}
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Process:
         log = self.log_of(name) if self.config.logs_to_files else None
@@ -403,6 +427,7 @@ class Cluster:
 
     def start_instance(self, i: int) -> None:
         instance = self.instances[i]
+        instance.env = self.instance_env(self.instance_ports[i])  # emptied, as at a start
         instance.start()
         wait_until_up(f"{self.instance_url(i)}/healthz", proc=instance.proc)
 

@@ -6,6 +6,7 @@ per instance); a few numbers may be tuned through the environment.
 """
 
 import os
+from typing import Any
 
 wsgi_app = "hostadmin.wsgi:application"
 
@@ -41,3 +42,12 @@ forwarded_allow_ips = "127.0.0.1,::1"
 # Instances are managed with signals (systemd, make cluster). gunicorn's control socket
 # has one default path per user, which two instances on one host would share.
 control_socket_disable = True
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: with PROMETHEUS_MULTIPROC_DIR set (the systemd unit sets it), drop
+    its live gauges from /metrics (its counters stay counted)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -95,8 +95,14 @@ def upstream_endpoint(path: str) -> str:
     return "other"
 
 
+# The method label is one of these or "other": a client may send any word as a method,
+# and each new label value is a new series kept for the life of the process.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def record_request(*, view: str, method: str, status: int, seconds: float) -> None:
     view = view or "unresolved"
+    method = method if method in _METHODS else "other"
     REQUESTS.labels(view=view, method=method, status=str(status)).inc()
     REQUEST_SECONDS.labels(view=view).observe(seconds)
 

@@ -219,7 +219,9 @@ DATABASES = {
     )
 }
 
-REDIS_URL = env_str("REDIS_URL", "")
+# Required in production: the local-memory fallback is one cache per process, so with
+# several workers tokens, export progress and export limits would not be shared.
+REDIS_URL = env_str("REDIS_URL", "", required_in_production=True)
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -257,8 +259,9 @@ X_FRAME_OPTIONS = "DENY"
 # The token reaches htmx from the page (base.html's hx-headers) and forms from
 # {% csrf_token %}: no script reads the cookie.
 CSRF_COOKIE_HTTPONLY = True
-# Load balancers check /healthz over plain HTTP: a redirect to HTTPS would fail them.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers check /healthz and /readyz over plain HTTP: a redirect to HTTPS would
+# fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

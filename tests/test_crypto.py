@@ -128,6 +128,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "hostadmin.example",
     "DATABASE_URL": "postgres://u@127.0.0.1:5432/d",
     "UPSTREAM_BASE_URL": "https://api.example/v1-beta",
+    "REDIS_URL": "redis://127.0.0.1:1/0",  # never connected to
 }
 
 

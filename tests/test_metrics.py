@@ -95,6 +95,16 @@ def test_metrics_requests_by_view_and_status_with_latency(alice: Client) -> None
     assert moved(before, after, f"{histogram}_bucket", view="connections:list", le="+Inf") == 2
 
 
+def test_metrics_unknown_method_counted_as_other(client: Client, db) -> None:
+    before = scrape(client)
+    response = client.generic("QWERTY", "/healthz")
+    assert response.status_code == 405
+    after = scrape(client)
+    other = {"view": "health", "method": "other", "status": "405"}
+    assert moved(before, after, "hostadmin_requests_total", **other) == 1
+    assert not any(labels and ("method", "QWERTY") in labels for _, labels in after)
+
+
 def test_metrics_upstream_calls_by_endpoint_status_and_retry(
     alice: Client, upstream: SandboxApp
 ) -> None:

@@ -74,6 +74,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "sqlite:////tmp/hostadmin-settings-test.sqlite3",
     "UPSTREAM_BASE_URL": "https://api.example.com/v1-beta",
     "FERNET_KEY": "x8N0o1Jt6mK0dV7cS3uQ2lP9rW4yE5aB6hG1fZ2jC0k=",
+    "REDIS_URL": "redis://127.0.0.1:1/0",  # a closed port: the cache is down
 }
 
 
@@ -124,6 +125,14 @@ def test_production_with_safe_settings_starts() -> None:
     assert result.stdout.strip() == "False True"
 
 
+@pytest.mark.parametrize("name", ["REDIS_URL", "DATABASE_URL", "UPSTREAM_BASE_URL"])
+def test_production_refuses_to_start_without_a_required_variable(name: str) -> None:
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != name}
+    result = run(SETUP, **env)
+    assert result.returncode == 1
+    assert f"ImproperlyConfigured: {name} must be set when DJANGO_ENV=production." in result.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -169,17 +178,21 @@ PRODUCTION_REQUESTS = (
     SETUP + "from django.test import Client; c = Client(HTTP_HOST='hostadmin.example.com'); "
     "r = c.get('/healthz'); print(r.status_code, r.content.decode()); "
     "r = c.head('/healthz'); print(r.status_code); "
+    "r = c.get('/readyz'); print(r.status_code, r.content.decode()); "
     "r = c.get('/login/'); print(r.status_code, r['Location']); "
     "r = c.get('/healthz', secure=True); print(r['Strict-Transport-Security'])"
 )
 
 
-def test_production_healthz_over_plain_http_and_hsts_over_https() -> None:
+def test_production_healthz_and_readyz_over_plain_http_and_hsts_over_https() -> None:
     result = run(PRODUCTION_REQUESTS, **PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "200 ok",  # a load balancer's plain-HTTP check is not redirected
         "200",
+        # nor is the readiness check: answered, not redirected (the cache is "down" since
+        # PRODUCTION_ENV's Redis is a closed port)
+        '503 {"status": "down", "database": "ok", "cache": "down"}',
         "301 https://hostadmin.example.com/login/",  # every other page is
         "max-age=31536000; includeSubDomains; preload",
     ]

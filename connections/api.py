@@ -1,7 +1,8 @@
 """The MyCreditApp API client: the only module that talks to the upstream.
 
 One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client
-and fetched by one process at a time (a lock in that cache, shared by every instance);
+(and kept by the process that fetched them) and fetched by one thread at a time (a lock
+per process, then a lock in that cache, shared by every instance);
 bounded, jittered retries for GETs; every failure becomes an ``ApiError`` whose message
 is fit for a user and carries a correlation id that is also logged. Tokens and secrets
 never appear in exceptions or logs.

@@ -1,7 +1,8 @@
 """The MyCreditApp API client: the only module that talks to the upstream.
 
 One pooled ``httpx.Client`` per process; tokens cached in Django's cache per API client
-and fetched by one process at a time (a lock in that cache, shared by every instance);
+(and kept by the process that fetched them) and fetched by one thread at a time (a lock
+per process, then a lock in that cache, shared by every instance);
 bounded, jittered retries for GETs; every failure becomes an ``ApiError`` whose message
 is fit for a user and carries a correlation id that is also logged. Tokens and secrets
 never appear in exceptions or logs.
@@ -202,6 +203,8 @@ _client: httpx.Client | None = None
 _client_lock = threading.Lock()
 _POOL_TIMEOUT = 2.0  # seconds to wait for a free pooled connection
 _TOKEN_LOCK_POLL = 0.02  # seconds between two looks at the cache while another fetches
+_token_locks: dict[str, threading.Lock] = {}  # per API client (its token's cache key)
+_kept: dict[str, tuple[str, float]] = {}  # cache key: (this process's last token, expiry)
 
 
 def http_client() -> httpx.Client:
@@ -220,6 +223,7 @@ def use_transport(transport: httpx.BaseTransport | None) -> httpx.Client | None:
     global _client
     with _client_lock:
         old, _client = _client, (None if transport is None else _build_client(transport))
+        _kept.clear()  # tokens of the previous upstream
     if old is not None:
         old.close()
     return _client
@@ -264,24 +268,36 @@ def get_host_connection(caller: Caller, host_org_id: uuid.UUID) -> HostConnectio
 
 
 def access_token(credentials: Credentials, *, correlation_id: str = "") -> str:
-    """A cached token for these credentials. One fetch at a time per API client across
-    every process that shares the cache: the fetcher holds a lock in the cache
-    (``cache.add`` is atomic), the others wait for its token, at most as long as one
-    fetch may take; a lock left by a process that died expires after that time."""
+    """A cached token for these credentials, fetched once at a time per API client at two
+    levels. In this process, a lock per API client: its threads wait for one fetch and
+    take its token, which this process keeps until it expires, so a shared cache that is
+    down costs one fetch per process, not one per call. Across every process that shares
+    the cache, a lock in that cache (``cache.add`` is atomic): the others wait for the
+    fetcher's token, at most as long as one fetch may take; a lock left by a process that
+    died expires after that time."""
     token = cache.get(credentials.cache_key)
     if token:
         return str(token)
     correlation_id = correlation_id or _new_correlation_id()
     longest = _longest_token_fetch()
+    lock = _process_token_lock(credentials.cache_key)
+    if not lock.acquire(timeout=longest + 1):
+        raise _token_wait_too_long(correlation_id)
+    try:
+        token = cache.get(credentials.cache_key) or _kept_token(credentials.cache_key)
+        if token:
+            return str(token)
+        return _fetch_under_shared_lock(credentials, correlation_id, longest)
+    finally:
+        lock.release()
+
+
+def _fetch_under_shared_lock(credentials: Credentials, correlation_id: str, longest: float) -> str:
     deadline = time.monotonic() + longest + 1
     owner = uuid.uuid4().hex
     while not cache.add(credentials.lock_key, owner, timeout=math.ceil(longest)):
         if time.monotonic() > deadline:
-            log.warning("gave up waiting for another process's token fetch ref=%s", correlation_id)
-            raise ApiUnavailable(
-                "Signing in to the API takes too long; try again in a moment.",
-                correlation_id=correlation_id,
-            )
+            raise _token_wait_too_long(correlation_id)
         time.sleep(_TOKEN_LOCK_POLL)
         token = cache.get(credentials.cache_key)
         if token:
@@ -294,11 +310,33 @@ def access_token(credentials: Credentials, *, correlation_id: str = "") -> str:
         # Stop using a token shortly before it expires.
         ttl = max(1, fresh.expires_in - min(60, fresh.expires_in // 10))
         cache.set(credentials.cache_key, fresh.access_token, ttl)
+        with _client_lock:
+            _kept[credentials.cache_key] = (fresh.access_token, time.monotonic() + ttl)
         return fresh.access_token
     finally:
         # Not atomic, but the lock only expires under us after a fetch past its timeouts.
         if cache.get(credentials.lock_key) == owner:
             cache.delete(credentials.lock_key)
+
+
+def _process_token_lock(cache_key: str) -> threading.Lock:
+    with _client_lock:
+        return _token_locks.setdefault(cache_key, threading.Lock())
+
+
+def _kept_token(cache_key: str) -> str | None:
+    """The token this process fetched last for this API client, while it is valid."""
+    with _client_lock:
+        token, expires = _kept.get(cache_key, ("", 0.0))
+    return token if token and time.monotonic() < expires else None
+
+
+def _token_wait_too_long(correlation_id: str) -> ApiUnavailable:
+    log.warning("gave up waiting for another token fetch ref=%s", correlation_id)
+    return ApiUnavailable(
+        "Signing in to the API takes too long; try again in a moment.",
+        correlation_id=correlation_id,
+    )
 
 
 def _longest_token_fetch() -> float:
@@ -309,6 +347,8 @@ def _longest_token_fetch() -> float:
 
 def forget_token(credentials: Credentials) -> None:
     cache.delete(credentials.cache_key)
+    with _client_lock:
+        _kept.pop(credentials.cache_key, None)
 
 
 # --- internals -------------------------------------------------------------------------

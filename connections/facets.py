@@ -9,6 +9,7 @@ nothing else changes. ``FACET_COUNTS`` switches the counts off (no calls at all)
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
@@ -75,7 +76,14 @@ def facet_counts_get(*, caller: api.Caller, ctx_key: str, query: ListQuery) -> F
     found: dict[str, int | None] = cache.get_many(list(queries))
     missing = [key for key in queries if key not in found]
     if missing:
-        counted = _executor().map(lambda key: _count(caller, queries[key]), missing)
+        # Each count in a copy of this thread's context (the request's id and upstream
+        # tally): a pool thread does not inherit it.
+        pool = _executor()
+        futures = [
+            pool.submit(contextvars.copy_context().run, _count, caller, queries[key])
+            for key in missing
+        ]
+        counted = [future.result() for future in futures]
         fresh = dict(zip(missing, counted, strict=True))
         cache.set_many(
             {key: n for key, n in fresh.items() if n is not None}, settings.FACET_CACHE_SECONDS

@@ -3,14 +3,20 @@
 Everything hostadmin keeps in the cache can be lost: tokens are fetched again, progress
 and cancel marks go missing. So reads answer the default and writes are dropped while
 Redis is unreachable, and the failure is logged once per interval (``OutageLog``).
+After a failure Redis is left alone for ``settings.CACHE_RETRY_SECONDS``: every call
+answers at once, so a hung Redis costs one socket timeout per interval, not one per call.
 Counters are the exception: a limit that cannot be counted must not be waved through,
 so ``incr``/``decr`` raise ``CacheUnavailable`` and the caller refuses politely.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from redis.exceptions import RedisError
@@ -18,6 +24,28 @@ from redis.exceptions import RedisError
 from hostadmin.outage import OutageLog
 
 outage = OutageLog("cache (Redis)")
+_T = TypeVar("_T")
+
+
+class RetryPause:
+    """When each Redis (by its location) may be tried again after a failure. Shared by
+    every thread of the process (Django builds one cache object per thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def active(self, location: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._until.get(location, float("-inf"))
+
+    def failed(self, location: str, exc: BaseException) -> None:
+        outage.failed(exc)
+        with self._lock:
+            self._until[location] = time.monotonic() + settings.CACHE_RETRY_SECONDS
+
+
+pause = RetryPause()
 
 
 class CacheUnavailable(Exception):
@@ -28,84 +56,63 @@ class RedisCache(DjangoRedisCache):
     """Set ``OPTIONS`` ``socket_connect_timeout``/``socket_timeout`` so a hung Redis
     costs a bounded wait, not a hung request."""
 
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._location = server
+
+    def _try(self, default: _T, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)``, or ``default`` when Redis fails or is paused after a failure."""
+        if pause.active(self._location):
+            return default
         try:
-            return super().get(key, default, version)
+            return call(*args)
         except RedisError as exc:
-            outage.failed(exc)
+            pause.failed(self._location, exc)
             return default
 
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return self._try(default, super().get, key, default, version)
+
     def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
-        try:
-            return super().get_many(keys, version)
-        except RedisError as exc:
-            outage.failed(exc)
-            return {}
+        return self._try({}, super().get_many, keys, version)
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().has_key(key, version)
-        except RedisError as exc:
-            outage.failed(exc)
-            return False
+        return self._try(False, super().has_key, key, version)
 
     def set(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> None:
-        try:
-            super().set(key, value, timeout, version)
-        except RedisError as exc:
-            outage.failed(exc)
+        self._try(None, super().set, key, value, timeout, version)
 
     def add(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
         """True while Redis is down: nobody else can hold the key, so whoever asked goes
         ahead alone (as with no shared cache at all)."""
-        try:
-            return super().add(key, value, timeout, version)
-        except RedisError as exc:
-            outage.failed(exc)
-            return True
+        return self._try(True, super().add, key, value, timeout, version)
 
     def set_many(
         self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> list[Any]:
-        try:
-            return super().set_many(data, timeout, version)
-        except RedisError as exc:
-            outage.failed(exc)
-            return list(data)
+        return self._try(list(data), super().set_many, data, timeout, version)
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        try:
-            return super().touch(key, timeout, version)
-        except RedisError as exc:
-            outage.failed(exc)
-            return False
+        return self._try(False, super().touch, key, timeout, version)
 
     def delete(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().delete(key, version)
-        except RedisError as exc:
-            outage.failed(exc)
-            return False
+        return self._try(False, super().delete, key, version)
 
     def delete_many(self, keys: Any, version: int | None = None) -> None:
-        try:
-            super().delete_many(keys, version)
-        except RedisError as exc:
-            outage.failed(exc)
+        self._try(None, super().delete_many, keys, version)
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        if pause.active(self._location):
+            raise CacheUnavailable("the shared cache cannot be reached")
         try:
             return super().incr(key, delta, version)
         except RedisError as exc:
-            outage.failed(exc)
+            pause.failed(self._location, exc)
             raise CacheUnavailable("the shared cache cannot be reached") from None
 
     def clear(self) -> None:
-        try:
-            super().clear()
-        except RedisError as exc:
-            outage.failed(exc)
+        self._try(None, super().clear)

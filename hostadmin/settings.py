@@ -416,6 +416,8 @@ FACET_CONCURRENCY = env_int("FACET_CONCURRENCY", 5, minimum=1)  # calls in fligh
 # PostgreSQL down answers a clear 503 page (hostadmin.middleware). Each outage is logged
 # once per interval, not once per request.
 DEPENDENCY_LOG_INTERVAL = env_float("DEPENDENCY_LOG_INTERVAL", 60)
+# After a Redis error the cache answers misses at once for this long, then tries again.
+CACHE_RETRY_SECONDS = env_float("CACHE_RETRY_SECONDS", 5)
 if REDIS_URL:
     CACHES["default"] = {
         "BACKEND": "hostadmin.cache.RedisCache",

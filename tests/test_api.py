@@ -30,6 +30,8 @@ from connections import api
 from connections.query import ListQuery
 from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
 from sandbox.server import make_server
+from tests.test_cache import fresh_outage_log  # noqa: F401  (fixture)
+from tests.test_health import redis_down  # noqa: F401  (fixture)
 
 DEMO = ORGS_BY_SLUG["demo-lender"]
 DATA_PATH = "/v1-beta/host-connections"
@@ -386,7 +388,10 @@ def test_token_kept_in_django_cache(sandbox: SandboxApp) -> None:
     token = cache.get(creds().cache_key)
     assert token
     assert sandbox.seen[-1].headers["authorization"] == f"Bearer {token}"
-    cache.clear()
+    cache.clear()  # this process keeps the token it fetched until it expires
+    list_page()
+    assert sandbox.tokens_issued == 1
+    api.forget_token(creds())  # in the cache and in the process
     list_page()
     assert sandbox.tokens_issued == 2
 
@@ -414,6 +419,46 @@ def test_token_no_stampede_from_concurrent_calls(sandbox: SandboxApp) -> None:
     assert len(pages) == 8
     assert sandbox.tokens_issued == 1
     assert token_requests(sandbox) == 1
+
+
+def _concurrent_list_pages(n: int) -> list[Any]:
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+    pages: list[Any] = []
+
+    def work() -> None:
+        try:
+            barrier.wait(timeout=10)
+            pages.append(list_page())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    return pages
+
+
+@pytest.mark.usefixtures("redis_down", "fresh_outage_log")
+def test_token_one_fetch_per_process_with_the_shared_cache_down(sandbox: SandboxApp) -> None:
+    # Redis down: its lock is granted to everyone (cache.add answers True) and no token is
+    # stored, so only the lock and the token kept in this process prevent a fetch per call.
+    sandbox.faults.add("latency", path="/oauth2/token", seconds=0.05, times=None)
+    assert len(_concurrent_list_pages(8)) == 8
+    assert list_page().items  # a later call too
+    assert token_requests(sandbox) == 1
+    assert data_requests(sandbox) == 9
+
+
+@pytest.mark.usefixtures("redis_down", "fresh_outage_log")
+def test_token_kept_in_the_process_is_forgotten_on_401(sandbox: SandboxApp) -> None:
+    list_page()
+    sandbox.faults.add("expire_tokens", path="/host-connections")
+    assert list_page().items
+    assert token_requests(sandbox) == 2  # the refused token was not used again
 
 
 def _token_of_another_instance(sandbox: SandboxApp) -> str:

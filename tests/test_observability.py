@@ -245,3 +245,32 @@ def test_request_log_of_a_stream_closed_unread(
     response.close()  # the browser went away before the first byte
     (line,) = request_lines(console)
     assert line["body"] == "unread"
+
+
+def test_request_id_on_every_page_of_a_whole_view_export(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp, console
+) -> None:
+    response = alice.get("/connections/export.csv", HTTP_X_REQUEST_ID=NGINX_ID)
+    assert response.status_code == 200
+    csv = b"".join(response.streaming_content)
+    assert csv.count(b"\n") > 200  # pages 2..n fetched by the export's pool threads
+    pages = [s for s in upstream.seen if s.path == "/v1-beta/host-connections"]
+    assert len(pages) > 2
+    assert {s.headers["x-request-id"] for s in upstream.seen} == {NGINX_ID}
+    (line,) = request_lines(console)
+    assert line["upstream_calls"] == len(upstream.seen)
+
+
+def test_request_id_on_every_facet_count(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp, console
+) -> None:
+    log_lines(console)  # what signing in wrote
+    upstream.seen.clear()
+    response = alice.get("/connections/facets/", HTTP_X_REQUEST_ID=NGINX_ID)
+    assert response.status_code == 200
+    assert 'id="count-' in response.content.decode()
+    counts = [s for s in upstream.seen if s.path == "/v1-beta/host-connections"]
+    assert len(counts) > 2  # one limit=0 call per choice, on the facets pool
+    assert {s.headers["x-request-id"] for s in upstream.seen} == {NGINX_ID}
+    (line,) = request_lines(console)
+    assert line["upstream_calls"] == len(upstream.seen)

@@ -10,6 +10,7 @@ that looks complete and is not. Progress and cancellation go through the cache
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
@@ -168,8 +169,15 @@ class Export:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, pool: ThreadPoolExecutor, offset: int) -> Future[HostConnectionRowPage]:
+        """The page is fetched in a copy of this thread's context: a pool thread does not
+        inherit it, and the request's id and upstream tally live there."""
         return pool.submit(
-            api.list_host_connection_rows, self.caller, self.query, limit=PAGE, offset=offset
+            contextvars.copy_context().run,
+            api.list_host_connection_rows,
+            self.caller,
+            self.query,
+            limit=PAGE,
+            offset=offset,
         )
 
 

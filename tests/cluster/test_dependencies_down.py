@@ -23,6 +23,7 @@ from tests.cluster.services import ThrowawayPostgres, ThrowawayRedis
 
 LOG_INTERVAL = 3  # seconds between two log lines about the same outage
 REDIS_DOWN = "cache (Redis) unavailable"
+CACHE_RETRY = 1  # seconds each process leaves Redis alone after a failure
 DATABASE_DOWN = "database unavailable"
 
 
@@ -51,6 +52,7 @@ def outage_cluster(deps: tuple[ThrowawayRedis, ThrowawayPostgres]) -> Iterator[C
             database_url=postgres.url,
             redis_url=redis_server.url,
             DEPENDENCY_LOG_INTERVAL=str(LOG_INTERVAL),
+            CACHE_RETRY_SECONDS=str(CACHE_RETRY),
         )
         with Cluster(config) as running:
             yield running
@@ -95,6 +97,7 @@ def test_outage_redis_down_pages_load_exports_unavailable(
         assert 1 <= instance_logs(cluster).count(REDIS_DOWN) <= allowed
     finally:
         redis_server.start()
+    time.sleep(CACHE_RETRY + 0.2)  # every process has left Redis alone long enough
     assert readiness(cluster.url)[0] == 200
     again = client.get(f"{cluster.url}/connections/export.csv?scope=page")
     assert again.status_code == 200

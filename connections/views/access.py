@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
-from connections import api, context, services
+from connections import api, context, services, targets
 from connections.context import ContextDenied, OrgContext
 from connections.models import AuditEvent
 from hostadmin.client_ip import client_ip
@@ -62,6 +62,9 @@ def _denied(request: HttpRequest, reason: str) -> HttpResponse:
 
 
 def switch_to(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
+    """Store ``ctx`` in the session and audit it by its target's name (a bookmarked
+    link brings no name: targets.target_name finds it)."""
+    label = label or targets.target_name(ctx=ctx)
     context.store(request, ctx, label)
     services.audit_record(
         user=request.user,  # type: ignore[arg-type]

@@ -50,11 +50,11 @@ def test_context_switch_client_and_target(
     expect(page).to_have_url(re.compile(rf"\?ctx={demo_client.pk}\.{NORTHWIND}$"))
     expect(title).to_contain_text("Demo Lender → Northwind Credit")
     # The recent targets remember its name (the requester's own connection to it).
-    recent = page.locator(f"#recent-targets option[value='{NORTHWIND}']")
+    recent = page.locator(f"#ctx-targets option[value='{NORTHWIND}']")
     expect(recent).to_have_text("Northwind Credit")
     northwind_rows = expected_names(sandbox, "northwind-credit")
     assert host_names(page) == northwind_rows[:20]
-    expect(page.get_by_label("Target")).to_have_value(NORTHWIND)
+    expect(page.get_by_label("Target")).to_have_value("Northwind Credit")
 
     # The context sticks to the session: the bare list URL opens it again.
     page.goto("/connections/")

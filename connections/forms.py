@@ -30,6 +30,8 @@ class ViewNameField(forms.CharField):
     spaces trimmed, 1 to 100 characters): the form shows the service's own reason."""
 
     def to_python(self, value: Any) -> str:
+        if value in self.empty_values and not self.required:
+            return ""
         try:
             return services.saved_view_name_clean(name=str(super().to_python(value)))
         except services.SavedViewError as exc:
@@ -71,6 +73,10 @@ class SavedViewCreateForm(forms.Form):
 
 class SavedViewRenameForm(forms.Form):
     name = ViewNameField()
+
+
+class SavedViewCopyForm(forms.Form):
+    name = ViewNameField(required=False)  # asked for once the view's own name is taken
 
 
 class SavedViewUpdateForm(forms.Form):

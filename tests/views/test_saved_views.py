@@ -961,3 +961,38 @@ def test_views_panel_ids_in_the_thousands(
     assert '<label for="rename-4321">' in body
     assert 'id="rename-4321"' in body
     assert "4,321" not in body
+
+
+# --- the panel names a view's context where it is not the page's --------------------------
+
+
+def test_views_panel_shows_the_context_of_views_made_elsewhere(
+    alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient
+) -> None:
+    northwind = org_id("northwind-credit")
+    make_view(user, "Here", demo_client)
+    make_view(user, "Harbor own", harbor_client)
+    make_view(user, "Northwind", demo_client, target=northwind)
+    response = alice.get(f"/connections/?ctx={demo_client.pk}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    body = body_of(response)
+    tag = '<span class="tag tag-ctx"><span class="visually-hidden">made in </span>{}</span>'
+    assert "tag-ctx" not in _view_item(body, "Here")
+    assert tag.format("Harbor Finance → self") in _view_item(body, "Harbor own")
+    assert tag.format("Demo Lender → Northwind Credit") in _view_item(body, "Northwind")
+
+    # In Harbor Finance's own context, the Harbor view is the one at home.
+    body = body_of(alice.get(f"/connections/?ctx={harbor_client.pk}"))
+    assert "tag-ctx" not in _view_item(body, "Harbor own")
+    assert tag.format("Demo Lender → self") in _view_item(body, "Here")
+
+
+def test_views_panel_context_of_a_lost_client_is_not_looked_up(
+    alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient
+) -> None:
+    make_view(user, "Harbor own", harbor_client)
+    harbor_client.users.remove(user)
+    item = _view_item(body_of(alice.get(f"/connections/?ctx={demo_client.pk}")), "Harbor own")
+    assert "unavailable: no access to its context" in item
+    assert "tag-ctx" not in item

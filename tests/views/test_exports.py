@@ -280,12 +280,3 @@ def test_export_cancel_csrf_required(user: User, demo_client: ApiClient) -> None
 
 def test_export_cancel_get_not_allowed(alice: Client) -> None:
     assert alice.get(f"/connections/export/{new_export_id()}/cancel/").status_code == 405
-
-
-def test_export_audit_names_the_target_of_a_bookmarked_link(
-    alice: Client, demo_client: ApiClient
-) -> None:
-    """A link brings a UUID only; the audit entry still says the target's name."""
-    streamed(alice.get(export_url(f"{demo_client.pk}.{NORTHWIND}", "search_text=zzzz")))
-    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
-    assert event.context == "Demo Lender → Northwind Credit"

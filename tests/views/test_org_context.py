@@ -407,3 +407,15 @@ def test_bookmarked_link_heading_names_its_target(alice: Client, demo_client: Ap
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert "Demo Lender → Northwind Credit</span></h1>" in body_of(response)
+
+
+def test_export_audit_names_the_target_of_a_bookmarked_link(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    """A link brings a UUID only; the export's audit entry still says the target's name."""
+    response = alice.get(f"/connections/export.csv?ctx={demo_client.pk}.{NORTHWIND}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    b"".join(response.streaming_content)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    assert event.context == "Demo Lender → Northwind Credit"

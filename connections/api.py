@@ -263,6 +263,19 @@ def count_host_connections(caller: Caller, query: ListQuery) -> int:
     return list_host_connections(caller, query, limit=0, offset=0).total_items
 
 
+def may_act_on(caller: Caller) -> bool:
+    """Whether the requester may act on the caller's target: one ``limit=0`` call (the
+    contract tells it by a 403 and by nothing else). Other failures raise ApiError."""
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        *ListQuery().upstream_params(limit=0, offset=0)
+    ]
+    try:
+        _parse(HostConnectionPage, *_get(caller, "/host-connections", params, expected=(403,)))
+    except ApiForbidden:
+        return False
+    return True
+
+
 def get_host_connection(caller: Caller, host_org_id: uuid.UUID) -> HostConnection:
     return _parse(HostConnection, *_get(caller, f"/host-connections/{host_org_id}", []))
 
@@ -392,8 +405,13 @@ def _fetch_token(credentials: Credentials, correlation_id: str) -> TokenResponse
 
 @sensitive_variables("token", "headers")
 def _get(
-    caller: Caller, path: str, params: list[tuple[str, str | int | float | bool | None]]
+    caller: Caller,
+    path: str,
+    params: list[tuple[str, str | int | float | bool | None]],
+    *,
+    expected: tuple[int, ...] = (),
 ) -> tuple[httpx.Response, str]:
+    """GET with retries; an error status in ``expected`` (a probe's answer) is not logged."""
     correlation_id = _new_correlation_id()
     deadline = time.monotonic() + settings.UPSTREAM_DEADLINE
     attempt = 0
@@ -454,7 +472,7 @@ def _get(
                 continue
         if response.is_success:
             return response, correlation_id
-        raise _error_for(response, correlation_id)
+        raise _error_for(response, correlation_id, logged=status not in expected)
 
 
 def _may_retry(attempt: int, deadline: float, wait: float = 0.0) -> bool:
@@ -497,10 +515,10 @@ def _error_code(response: httpx.Response) -> str:
     return body.detail[0].code if body.detail else ""
 
 
-def _error_for(response: httpx.Response, correlation_id: str) -> ApiError:
+def _error_for(response: httpx.Response, correlation_id: str, *, logged: bool = True) -> ApiError:
     status = response.status_code
     code = _error_code(response)
-    log.warning(
+    (log.warning if logged else log.debug)(
         "upstream %s %s answered %s code=%s ref=%s",
         response.request.method,
         response.request.url.path,

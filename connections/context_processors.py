@@ -5,14 +5,19 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from connections import context, selectors
+from connections import context, selectors, targets
 
 
 def org_context(request: HttpRequest) -> dict[str, Any]:
-    """The header's context switcher: the user's API clients, the current context, and
-    recently used targets."""
+    """The header's context switcher: the user's API clients, the current context, its
+    target's name, and recently used targets."""
     if not request.user.is_authenticated:
         return {}
+
+    def target_name() -> str:
+        ctx = getattr(request, "org_ctx", None) or context.current(request)
+        return targets.target_name(ctx=ctx) if ctx is not None else ""
+
     # Lazy: fragments (the htmx results, the export progress polled every 0.5 s) never
     # print the header, so they never pay for its query or session reads.
     return {
@@ -21,6 +26,7 @@ def org_context(request: HttpRequest) -> dict[str, Any]:
             lambda: getattr(request, "org_ctx", None) or context.current(request)
         ),
         "org_recent": SimpleLazyObject(lambda: context.recent_targets(request)),
+        "org_target_name": SimpleLazyObject(target_name),
     }
 
 

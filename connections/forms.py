@@ -1,5 +1,6 @@
 """Validation of POSTed input: a saved view's name and query, the context switcher's
-client and target, the display preferences, and where to go back to (``next``).
+client, target (a name or a UUID) and filters, the display preferences, and where to go
+back to (``next``).
 
 A bound form that fails is rendered again with its errors next to their fields; what a
 form cannot know (a name already taken, a target the upstream refuses) is added to it
@@ -29,6 +30,8 @@ class ViewNameField(forms.CharField):
     spaces trimmed, 1 to 100 characters): the form shows the service's own reason."""
 
     def to_python(self, value: Any) -> str:
+        if value in self.empty_values and not self.required:
+            return ""
         try:
             return services.saved_view_name_clean(name=str(super().to_python(value)))
         except services.SavedViewError as exc:
@@ -44,19 +47,23 @@ class ListQueryField(forms.Field):
 
 
 class TargetField(forms.CharField):
-    """An organization UUID, or "self" (or nothing) for the API client's own organization:
-    None then."""
+    """An organization's UUID (made canonical) or name, as typed; None for "self" (or
+    nothing): the API client's own organization. A name is matched by the view, which
+    knows the client's targets."""
 
     def to_python(self, value: Any) -> str | None:
-        raw = str(super().to_python(value))
+        raw = " ".join(str(super().to_python(value)).split())
         if not raw or raw.lower() == "self":
             return None
+        if any(unicodedata.category(ch) in services.INVISIBLE for ch in raw):
+            raise ValidationError(
+                "Type the organization name or paste its UUID (no control characters).",
+                code="invalid",
+            )
         try:
             return str(uuid.UUID(raw))
         except ValueError:
-            raise ValidationError(
-                "The target must be an organization UUID, or “self”.", code="invalid"
-            ) from None
+            return raw
 
 
 class SavedViewCreateForm(forms.Form):
@@ -66,6 +73,10 @@ class SavedViewCreateForm(forms.Form):
 
 class SavedViewRenameForm(forms.Form):
     name = ViewNameField()
+
+
+class SavedViewCopyForm(forms.Form):
+    name = ViewNameField(required=False)  # asked for once the view's own name is taken
 
 
 class SavedViewUpdateForm(forms.Form):
@@ -82,7 +93,8 @@ class ContextSwitchForm(forms.Form):
             "invalid_choice": "You do not have access to that API client.",
         },
     )
-    target = TargetField(required=False, max_length=100)
+    target = TargetField(required=False, max_length=255)
+    query = ListQueryField(required=False)  # the page's filters, kept across the switch
 
     def __init__(self, *args: Any, clients: Iterable[ApiClient], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -23,6 +23,10 @@ class SavedViewError(Exception):
     """A user-facing reason a saved view could not be written."""
 
 
+class SavedViewNameTaken(SavedViewError):
+    """The owner already has a view of that name (another name would do)."""
+
+
 # --- audit -----------------------------------------------------------------------------
 
 
@@ -83,7 +87,7 @@ def _check_room(owner: User) -> None:
 
 
 def _duplicate(name: str) -> SavedViewError:
-    return SavedViewError(f"You already have a view named “{name}”; choose another name.")
+    return SavedViewNameTaken(f"You already have a view named “{name}”; choose another name.")
 
 
 def saved_view_create(*, owner: User, name: str, query: ListQuery, ctx: OrgContext) -> SavedView:
@@ -156,15 +160,14 @@ def saved_view_set_shared(*, view: SavedView, shared: bool) -> SavedView:
     return view
 
 
-def saved_view_copy(*, view: SavedView, owner: User) -> SavedView:
-    """Copy a view shared with ``owner`` into their own views, under a free name."""
+def saved_view_copy(*, view: SavedView, owner: User, name: str = "") -> SavedView:
+    """Copy a view shared with ``owner`` into their own views, under ``name`` (the view's
+    own name when empty). Raises SavedViewNameTaken when they have a view of that name:
+    the user then picks another, nothing is named "(2)" behind their back."""
     _check_room(owner)
-    base = saved_view_name_clean(name=view.name)[: MAX_NAME - 10]  # room for " (999)"
-    name = base
-    for n in range(2, 1000):
-        if not _name_taken(owner, name):
-            break
-        name = f"{base} ({n})"
+    name = saved_view_name_clean(name=name or view.name)
+    if _name_taken(owner, name):
+        raise _duplicate(name)
     try:
         with transaction.atomic():
             return SavedView.objects.create(

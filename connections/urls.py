@@ -44,6 +44,7 @@ urlpatterns = [
         name="export_cancel",
     ),
     path("context/", org_context.switch_context, name="switch_context"),
+    path("context/targets/", org_context.target_options, name="target_options"),
     path("views/", include(saved_view_patterns)),
     path("connections/facets/", facets.facet_counts, name="facets"),
     path("preferences/", preferences_update, name="preferences_update"),

@@ -141,6 +141,10 @@ FERNET_KEY = env_str(
 
 # --- Product limits --------------------------------------------------------------------
 SAVED_VIEWS_PER_USER = env_int("SAVED_VIEWS_PER_USER", 200)
+# The organizations an API client may act on (the switcher's names), found by probing
+# its hosts: kept this many seconds, probed this many at a time.
+TARGETS_CACHE_SECONDS = env_int("TARGETS_CACHE_SECONDS", 300)
+TARGETS_PROBE_CONCURRENCY = env_int("TARGETS_PROBE_CONCURRENCY", 8, minimum=1)
 EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
 EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 4, minimum=1)
 EXPORTS_PER_USER = env_int("EXPORTS_PER_USER", 2, minimum=1)

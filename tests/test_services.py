@@ -320,14 +320,16 @@ def test_saved_view_copy_keeps_query_and_context(
     assert (copy.shared, copy.is_default) == (False, False)
 
 
-def test_saved_view_copy_picks_a_free_name(
+def test_saved_view_copy_name_taken_is_refused(
     user: User, other_user: User, demo_client: ApiClient
 ) -> None:
     original = make_view(other_user, "Team", demo_client, shared=True)
     make_view(user, "team", demo_client)
-    make_view(user, "Team (2)", demo_client)
-    copy = services.saved_view_copy(view=original, owner=user)
-    assert copy.name == "Team (3)"
+    with pytest.raises(services.SavedViewNameTaken, match="named “Team”"):
+        services.saved_view_copy(view=original, owner=user)
+    copy = services.saved_view_copy(view=original, owner=user, name=" Team B ")
+    assert copy.name == "Team B"
+    assert SavedView.objects.filter(owner=user).count() == 2
 
 
 def test_saved_view_copy_cleans_a_name_stored_before_the_rule(

@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
-from connections import api, context, services
+from connections import api, context, services, targets
 from connections.context import ContextDenied, OrgContext
 from connections.links import list_url
 from connections.models import AuditEvent
@@ -80,7 +80,9 @@ def denied(request: HttpRequest, reason: str) -> HttpResponse:
 
 
 def switch_to(request: HttpRequest, ctx: OrgContext, label: str = "") -> None:
-    """Make ``ctx`` the session's context, and audit it: only for the switcher's POST."""
+    """Make ``ctx`` the session's context, and audit it by its target's name: only for the
+    switcher's POST (a bookmarked link brings no name: targets.target_name finds it)."""
+    label = label or targets.target_name(ctx=ctx)
     context.store(request, ctx, label)
     services.audit_record(
         user=request.user,  # type: ignore[arg-type]

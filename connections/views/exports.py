@@ -11,7 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from connections import api, export, services
+from connections import api, export, services, targets
 from connections.context import OrgContext
 from connections.links import list_url
 from connections.models import AuditEvent
@@ -92,7 +92,7 @@ def _audit(
         services.audit_record(
             user=user,
             action=AuditEvent.Action.EXPORT,
-            context=ctx.describe(),
+            context=targets.context_describe(ctx=ctx),
             ip_address=ip_address,
             detail={
                 "query": query.querystring(),

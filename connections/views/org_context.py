@@ -8,23 +8,23 @@ the switcher alone, in place; without JavaScript a page whose header holds it.
 
 from __future__ import annotations
 
-import uuid
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from connections import api, context
+from connections import api, context, targets
 from connections.context import OrgContext
 from connections.forms import ContextSwitchForm
 from connections.links import list_url
+from connections.models import ApiClient
 from connections.query import ListQuery
 from connections.views.access import htmx_fragment, switch_to
 from connections.views.request import HtmxHttpRequest
 
 SWITCHER = "connections/forms.html#context_switcher"
+OPTIONS = "connections/forms.html#target_options"
 
 
 @require_POST
@@ -36,8 +36,27 @@ def switch_context(request: HtmxHttpRequest) -> HttpResponse:
     if ctx is None:
         template = SWITCHER if request.htmx else "connections/switch_context.html"
         return render(request, template, {"switch_form": form}, status=422)
-    url = list_url(ctx)
+    url = list_url(ctx, form.cleaned_data["query"].at_offset(0))  # the filters, page one
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+@login_required
+@htmx_fragment
+def target_options(request: HtmxHttpRequest) -> HttpResponse:
+    """The switcher's list of names (a ``<datalist>``'s options) for the chosen client."""
+    client = context.usable_client(request, _int(request.GET.get("client", "")))
+    if client is None:
+        return render(request, OPTIONS, {"targets_error": "Unknown API client."}, status=404)
+    try:
+        found = targets.target_list(client=client)
+    except api.ApiError as exc:
+        return render(request, OPTIONS, {"targets_error": str(exc)})
+    return render(request, OPTIONS, {"targets": targets.options(found)})
+
+
+def _int(raw: str) -> int | None:
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
 
 
 def _switched(request: HtmxHttpRequest, form: ContextSwitchForm) -> OrgContext | None:
@@ -45,44 +64,40 @@ def _switched(request: HtmxHttpRequest, form: ContextSwitchForm) -> OrgContext |
     the reason on the form) when the form or the upstream refuses it."""
     if not form.is_valid():
         return None
-    ctx = context.build(request, form.cleaned_data["client"], form.cleaned_data["target"])
+    client = context.build(request, form.cleaned_data["client"], None).client
+    typed = form.cleaned_data["target"]
     try:
-        label = _proven_target_name(request, ctx)
+        target = typed and targets.target_resolve(client=client, text=typed)
+        ctx = context.build(request, client.pk, target)
+        label = _proven_target_name(ctx)
+    except targets.TargetUnresolved as exc:
+        form.add_error("target", str(exc))
+        return None
     except api.ApiError as exc:
-        form.add_error("target", _refusal(ctx, exc))
+        form.add_error("target", _refusal(client, exc))
         return None
     switch_to(request, ctx, label)
     return ctx
 
 
-def _proven_target_name(request: HtmxHttpRequest, ctx: OrgContext) -> str:
-    """The target's name (or ""), once the upstream has shown the API client may act on
-    it; raises api.ApiError when it has not (api.ApiForbidden: it may not).
+def _proven_target_name(ctx: OrgContext) -> str:
+    """The target's name, once the upstream has shown the API client may act on it;
+    raises api.ApiError when it has not (api.ApiForbidden: it may not).
 
     The proof is a call in the target's context asking for no rows (``limit=0``, the
-    contract's cheap count). The name needs a second call, in the client's own context
-    (the target as one of its hosts), unless the session remembers it: no one call of the
-    contract does both, and being a host proves nothing (Demo Lender is a host of Harbor
-    Finance, which may not act on it)."""
-    if ctx.is_self:
-        return ""
-    api.list_host_connections(ctx.caller, ListQuery(), limit=0)
-    return context.target_label(request, ctx.target_org_id) or _target_label(ctx)
+    contract's cheap count); the name comes from targets.target_name (cached, else one
+    call in the client's own context): no one call of the contract does both, and being
+    a host proves nothing (Demo Lender is a host of Harbor Finance, which may not act on
+    it)."""
+    if not ctx.is_self:
+        api.list_host_connections(ctx.caller, ListQuery(), limit=0)
+    return targets.target_name(ctx=ctx)
 
 
-def _target_label(ctx: OrgContext) -> str:
-    """The target's name where the upstream gives one (as a host of the requester)."""
-    own = OrgContext(ctx.client, str(ctx.client.organization_id))
-    try:
-        return api.get_host_connection(own.caller, uuid.UUID(ctx.target_org_id)).host_name
-    except api.ApiError:
-        return ""
-
-
-def _refusal(ctx: OrgContext, exc: api.ApiError) -> str:
+def _refusal(client: ApiClient, exc: api.ApiError) -> str:
     if isinstance(exc, api.ApiForbidden):
         return (
-            f"{ctx.client.name} may not act on this organization (the API refused it); "
+            f"{client.name} may not act on this organization (the API refused it); "
             "pick another target."
         )
     return f"The context was not changed: the API could not confirm this target. {exc}"

@@ -26,6 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 from connections import context, selectors, services
 from connections.context import ContextDenied, OrgContext
 from connections.forms import (
+    SavedViewCopyForm,
     SavedViewCreateForm,
     SavedViewRenameForm,
     SavedViewUpdateForm,
@@ -129,15 +130,23 @@ def view_share(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@htmx_fragment
 def view_copy(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     view = selectors.saved_view_get_shared(user=request.user, view_id=view_id)
     if view is None:
         raise Http404("No such saved view.")
+    form = SavedViewCopyForm(request.POST)
     try:
-        copy = services.saved_view_copy(view=view, owner=request.user)
-    except services.SavedViewError as exc:
+        copy = _write(
+            form,
+            lambda data: services.saved_view_copy(view=view, owner=request.user, **data),
+            refused=services.SavedViewNameTaken,
+        )
+    except services.SavedViewError as exc:  # no room left: no name would help
         messages.error(request, str(exc))
         return _go(request, _next(request))
+    if copy is None:
+        return _refused(request, "copy_form", copy_form=form, view=view)
     messages.success(request, f"Copied “{view.name}” to your views as “{copy.name}”.")
     return _go(request, saved_view_url(copy))
 
@@ -167,14 +176,19 @@ def _posted_context(request: HtmxHttpRequest) -> OrgContext:
     return ctx
 
 
-def _write(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | None:
+def _write(
+    form: forms.Form,
+    write: Callable[[dict[str, Any]], T],
+    refused: type[services.SavedViewError] = services.SavedViewError,
+) -> T | None:
     """``write`` the valid form's data; None when the form, or the service (a name taken,
-    no room left), refuses it: the reason is then the form's error on ``name``."""
+    no room left: the ``refused`` errors), refuses it: the reason is then the form's
+    error on ``name``."""
     if not form.is_valid():
         return None
     try:
         return write(form.cleaned_data)
-    except services.SavedViewError as exc:
+    except refused as exc:
         form.add_error("name", str(exc))
         return None
 

@@ -37,6 +37,18 @@
       return;
     }
 
+    // A link to a form field on this page ("Pick another target" on a 403, also in content
+    // htmx swapped in) puts the caret in that field with its text selected, ready to be
+    // typed over, without a "#field" left in the address (the page's canonical URL).
+    var jump = target.closest("a[href^='#']");
+    var field = jump && document.getElementById(jump.getAttribute("href").slice(1));
+    if (field && field.matches("input, select, textarea")) {
+      event.preventDefault();
+      field.focus();
+      if (typeof field.select === "function") { field.select(); }
+      return;
+    }
+
     // CSV export: a fresh export id per click, then poll its progress.
     var link = target.closest("a[data-export]");
     if (link && window.htmx) {

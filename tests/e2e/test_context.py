@@ -50,11 +50,11 @@ def test_context_switch_client_and_target(
     expect(page).to_have_url(re.compile(rf"\?ctx={demo_client.pk}\.{NORTHWIND}$"))
     expect(title).to_contain_text("Demo Lender → Northwind Credit")
     # The recent targets remember its name (the requester's own connection to it).
-    recent = page.locator(f"#recent-targets option[value='{NORTHWIND}']")
+    recent = page.locator(f"#ctx-targets option[value='{NORTHWIND}']")
     expect(recent).to_have_text("Northwind Credit")
     northwind_rows = expected_names(sandbox, "northwind-credit")
     assert host_names(page) == northwind_rows[:20]
-    expect(page.get_by_label("Target")).to_have_value(NORTHWIND)
+    expect(page.get_by_label("Target")).to_have_value("Northwind Credit")
 
     # The context sticks to the session: the bare list URL opens it again.
     page.goto("/connections/")
@@ -170,3 +170,51 @@ def test_context_sign_out_then_back_shows_no_data(signed_in: Page) -> None:
     page.go_back()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.locator("table.grid tbody tr")).to_have_count(0)
+
+
+def test_context_pick_another_target_by_keyboard_then_by_name(
+    signed_in: Page, demo_client: ApiClient
+) -> None:
+    """On a 403, Enter on "Pick another target" puts the caret in the picker with the
+    refused UUID selected; its list offers the names the client may act on; typing a name
+    and Enter switches to it. The address never gets a "#ctx-target"."""
+    page = signed_in
+    page.goto(f"/connections/?ctx={demo_client.pk}.{QUIET_BANK}")
+    link = page.get_by_role("alert").get_by_role("link", name="Pick another target")
+    link.focus()
+    page.keyboard.press("Enter")
+    target = page.locator("form.ctx-switcher").get_by_label("Target")
+    expect(target).to_be_focused()
+    selected = target.evaluate("e => e.value.slice(e.selectionStart, e.selectionEnd)")
+    assert selected == QUIET_BANK
+    assert "#" not in page.url
+    # Focusing the field loaded the client's targets by name.
+    expect(page.locator("#ctx-targets option[value='Northwind Credit']")).to_have_count(1)
+    expect(page.locator("#ctx-targets option[value='Harbor Finance']")).to_have_count(1)
+    assert axe_violations(page) == []
+
+    page.keyboard.type("northwind")
+    page.keyboard.press("Enter")
+    title = page.get_by_role("heading", level=1)
+    expect(title).to_contain_text("Demo Lender → Northwind Credit")
+    expect(page).to_have_url(re.compile(rf"\?ctx={demo_client.pk}\.{NORTHWIND}$"))
+
+    # Again, after the field lost focus: the link still moves it there.
+    page.goto(f"/connections/?ctx={demo_client.pk}.{QUIET_BANK}")
+    link = page.get_by_role("alert").get_by_role("link", name="Pick another target")
+    link.click()
+    expect(target).to_be_focused()
+    page.keyboard.press("Tab")
+    link.click()
+    expect(target).to_be_focused()
+
+
+def test_context_unknown_name_is_an_error_beside_the_picker(signed_in: Page) -> None:
+    page = signed_in
+    switch(page, "Harbor Finance", "Demo Lender")  # a host of Harbor's that it may not act on
+    switcher = page.locator("form.ctx-switcher")
+    expect(switcher.get_by_role("alert")).to_contain_text(
+        "Harbor Finance may act on no organization named “Demo Lender”"
+    )
+    expect(switcher.get_by_label("Target")).to_be_focused()
+    assert axe_violations(page) == []

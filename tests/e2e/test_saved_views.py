@@ -129,6 +129,20 @@ def test_saved_views_share_copy_and_delete(
     my_views = panel(bob).get_by_role("list").first
     expect(my_views.get_by_role("link", name="Acme for the team")).to_be_visible()
 
+    # A second copy asks for its name, in place, by keyboard: no silent "(2)".
+    shared = panel(bob).get_by_role("listitem").filter(has_text="by alice")
+    shared.get_by_role("button", name="Copy to my views").click()
+    name = shared.get_by_label("Name of your copy")
+    expect(name).to_be_focused()
+    expect(shared.get_by_role("alert")).to_have_text(
+        "You already have a view named “Acme for the team”; choose another name."
+    )
+    assert axe_violations(bob) == []
+    name.fill("Acme, my copy")
+    name.press("Enter")
+    expect(bob.locator("#messages")).to_contain_text("to your views as “Acme, my copy”.")
+    expect(panel(bob).get_by_role("link", name="Acme for the team (2)")).to_have_count(0)
+
     # Alice deletes hers, through the confirmation page.
     manage(alice, "Acme for the team").get_by_role("link", name="Delete…").click()
     expect(alice.get_by_role("heading", level=1)).to_have_text(

@@ -594,6 +594,7 @@ def test_export_upstream_failure_page_37_aborts(
 ) -> None:
     settings.EXPORT_CONCURRENCY = concurrency
     ctx = f"{demo_client.pk}.{NORTHWIND}"
+    alice.get(f"/connections/?ctx={ctx}")  # the context opened (and named) before the export
     sandbox.faults.add("status_500", path="/host-connections", after=36, times=None)
     response = alice.get(export_url(ctx, "order_by=created_at"))
     total = int(response["X-Export-Rows"])

@@ -3,12 +3,15 @@ upstream has accepted the target; every refusal stands next to the field it is a
 
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from connections.models import ApiClient, AuditEvent
 from sandbox import SandboxApp
-from tests.conftest import body_of, field_error, make_client, org_id
+from tests.conftest import body_of, field_error, make_client, org_id, sandbox_rows
 
 DEMO = org_id("demo-lender")
 HARBOR = org_id("harbor-finance")
@@ -176,21 +179,154 @@ def test_switch_context_upstream_down_at_the_check_is_not_stored(
 
 
 @pytest.mark.parametrize("target", ["not-a-uuid", "1234", "' OR 1=1 --", "self; drop"])
-def test_switch_context_bad_uuid_is_refused(
+def test_switch_context_unknown_name_is_refused(
     alice: Client, harbor_client: ApiClient, upstream: SandboxApp, target: str
 ) -> None:
     alice.get("/connections/")
     before = session_ctx(alice)
-    upstream.seen.clear()
     audits = switches()
     response = alice.post("/context/", {"client": harbor_client.pk, "target": target})
     assert response.status_code == 422
-    assert field_error(body_of(response), "err-ctx-target") == (
-        "The target must be an organization UUID, or “self”."
+    assert unescape(field_error(body_of(response), "err-ctx-target")) == (
+        f"Harbor Finance may act on no organization named “{target}”; "
+        "pick a name from the list or paste the organization UUID."
     )
+    assert f'value="{escape(target)}"' in switcher(body_of(response))
     assert session_ctx(alice) == before
     assert switches() == audits
+
+
+def test_switch_context_control_characters_are_refused_before_any_call(
+    alice: Client, harbor_client: ApiClient, upstream: SandboxApp
+) -> None:
+    alice.get("/connections/")
+    upstream.seen.clear()
+    response = alice.post("/context/", {"client": harbor_client.pk, "target": "North\x00wind"})
+    assert response.status_code == 422
+    assert field_error(body_of(response), "err-ctx-target") == (
+        "Type the organization name or paste its UUID (no control characters)."
+    )
     assert list(upstream.seen) == []
+
+
+@pytest.mark.parametrize("typed", ["Northwind Credit", "  northwind   CREDIT ", "northw"])
+def test_switch_context_by_name(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp, typed: str
+) -> None:
+    response = alice.post("/context/", {"client": demo_client.pk, "target": typed})
+    assert response.status_code == 302
+    assert response["Location"] == f"/connections/?ctx={demo_client.pk}.{NORTHWIND}"
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == "Demo Lender → Northwind Credit"
+
+
+def test_switch_context_ambiguous_name_lists_the_matches(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.post("/context/", {"client": demo_client.pk, "target": "in"})
+    assert response.status_code == 422
+    assert field_error(body_of(response), "err-ctx-target") == (
+        "“in” matches several organizations (Harbor Finance, Northwind Credit); "
+        "type the full name or paste the organization UUID."
+    )
+    assert session_ctx(alice) is None or session_ctx(alice)["target"] == DEMO
+
+
+def test_switch_context_host_it_may_not_act_on_is_no_name(
+    alice: Client, demo_client: ApiClient, sandbox: SandboxApp
+) -> None:
+    """Every host of Demo Lender has a name, but only two of them let it act on them."""
+    stranger = next(
+        r["host_name"]
+        for r in sandbox_rows(sandbox, statuses=("connected",))
+        if r["host_organization_id"] not in (HARBOR, NORTHWIND) and "<" not in r["host_name"]
+    )
+    response = alice.post("/context/", {"client": demo_client.pk, "target": stranger})
+    assert response.status_code == 422
+    assert "may act on no organization named" in field_error(body_of(response), "err-ctx-target")
+
+
+def test_switch_context_by_name_with_the_list_out_of_reach(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    upstream.faults.add("status_503", path="/host-connections", times=None)
+    response = alice.post("/context/", {"client": demo_client.pk, "target": "Northwind"})
+    assert response.status_code == 422
+    assert "The API is under maintenance" in field_error(body_of(response), "err-ctx-target")
+
+
+def test_switch_context_keeps_the_filters(alice: Client, harbor_client: ApiClient) -> None:
+    query = "order_by=host_email&statuses=connected&search_text=acme&offset=40"
+    response = alice.post(
+        "/context/", {"client": harbor_client.pk, "target": "self", "query": query}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"/connections/?ctx={harbor_client.pk}"
+        "&statuses=connected&search_text=acme&order_by=host_email"
+    )
+
+
+def test_switch_context_refused_keeps_the_filters_in_the_form(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.post(
+        "/context/", {"client": demo_client.pk, "target": QUIET, "query": "order_by=host_email"}
+    )
+    assert response.status_code == 422
+    assert '<input type="hidden" name="query" value="order_by=host_email">' in body_of(response)
+
+
+def test_switcher_posts_the_page_filters_and_loads_names_lazily(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    response = alice.get(f"/connections/?ctx={demo_client.pk}&order_by=host_email")
+    assert response.status_code == 200
+    form = switcher(body_of(response))
+    assert '<input type="hidden" name="query" value="order_by=host_email">' in form
+    assert 'hx-get="/context/targets/" hx-include="#ctx-client"' in form
+    assert not [s for s in upstream.seen if "limit=0" in s.query]  # no probe for a page
+
+
+# --- the list of names ------------------------------------------------------------------
+
+
+def test_target_options_lists_the_targets_by_name(alice: Client, demo_client: ApiClient) -> None:
+    response = alice.get(f"/context/targets/?client={demo_client.pk}", **HX)
+    assert response.status_code == 200
+    body = body_of(response)
+    assert body.startswith('<option value="self">This client\'s own organization</option>')
+    assert '<option value="Harbor Finance"></option>' in body
+    assert '<option value="Northwind Credit"></option>' in body
+    assert body.count("<option") == 3
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "999999", "-1"])
+def test_target_options_unknown_client_is_404(alice: Client, raw: str) -> None:
+    response = alice.get(f"/context/targets/?client={raw}", **HX)
+    assert response.status_code == 404
+    assert "Unknown API client." in body_of(response)
+
+
+def test_target_options_foreign_client_is_404(alice: Client) -> None:
+    foreign = make_client("northwind-credit")
+    response = alice.get(f"/context/targets/?client={foreign.pk}", **HX)
+    assert response.status_code == 404
+
+
+def test_target_options_upstream_down_offers_self(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    upstream.faults.add("status_503", path="/host-connections", times=None)
+    response = alice.get(f"/context/targets/?client={demo_client.pk}", **HX)
+    assert response.status_code == 200
+    body = body_of(response)
+    assert '<option value="self">' in body
+    assert "The API is under maintenance; try again later." in body
+
+
+def test_target_options_post_is_405(alice: Client, demo_client: ApiClient) -> None:
+    assert alice.post(f"/context/targets/?client={demo_client.pk}").status_code == 405
 
 
 @pytest.mark.parametrize(
@@ -240,3 +376,46 @@ def test_switch_context_away_from_a_refused_target(
     response = alice.post("/context/", {"client": demo_client.pk, "target": HARBOR})
     assert response.status_code == 302
     assert alice.get(response["Location"]).status_code == 200
+
+
+# --- the target's name, also for a bookmarked link ---------------------------------------
+
+
+def test_bookmarked_link_names_its_target_in_the_audit_and_the_switcher(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == "Demo Lender → Northwind Credit"
+    assert 'name="target" type="search"' in switcher(body_of(response))
+    assert 'value="Northwind Credit"' in switcher(body_of(response))
+    assert alice.session["org_ctx_recent"][0] == {"target": NORTHWIND, "label": "Northwind Credit"}
+
+
+def test_bookmarked_link_to_an_unnamed_target_says_its_uuid(
+    alice: Client, demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    upstream.faults.add("status_500", path=f"/host-connections/{NORTHWIND}", times=None)
+    alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CONTEXT_SWITCH)
+    assert event.context == f"Demo Lender → {NORTHWIND}"
+
+
+def test_bookmarked_link_heading_names_its_target(alice: Client, demo_client: ApiClient) -> None:
+    response = alice.get(f"/connections/?ctx={demo_client.pk}.{NORTHWIND}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "Demo Lender → Northwind Credit</span></h1>" in body_of(response)
+
+
+def test_export_audit_names_the_target_of_a_bookmarked_link(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    """A link brings a UUID only; the export's audit entry still says the target's name."""
+    response = alice.get(f"/connections/export.csv?ctx={demo_client.pk}.{NORTHWIND}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    b"".join(response.streaming_content)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    assert event.context == "Demo Lender → Northwind Credit"

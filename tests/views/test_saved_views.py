@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models.signals import pre_save
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from connections.links import saved_view_url
 from connections.models import ApiClient, SavedView
@@ -747,12 +748,60 @@ def test_shared_view_copy_then_own_it(
     alice: Client, user: User, other_user: User, demo_client: ApiClient
 ) -> None:
     shared = make_view(other_user, "Team", demo_client, query="order_dir=desc", shared=True)
-    make_view(user, "Team", demo_client)
     alice.post(f"/views/{shared.pk}/copy/")
-    copy = SavedView.objects.get(owner=user, name="Team (2)")
-    assert "Copied “Team” to your views as “Team (2)”." in list_messages(alice)
+    copy = SavedView.objects.get(owner=user, name="Team")
+    assert "Copied “Team” to your views as “Team”." in list_messages(alice)
     assert alice.post(f"/views/{copy.pk}/rename/", {"name": "Ours"}).status_code == 302
     assert SavedView.objects.get(pk=shared.pk).name == "Team"
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_view_copy_twice_asks_for_the_name(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient, htmx: bool
+) -> None:
+    shared = make_view(other_user, "Team", demo_client, query="order_dir=desc", shared=True)
+    page = PAGE.format(ctx=demo_client.pk)
+    extra = hx(page) if htmx else {}
+    assert alice.post(f"/views/{shared.pk}/copy/", {"next": page}, **extra).status_code in (
+        200,
+        302,
+    )
+    response = alice.post(f"/views/{shared.pk}/copy/", {"next": page}, **extra)
+    assert response.status_code == 422
+    assert response["Content-Type"].startswith("text/html")
+    body = body_of(response)
+    assert field_error(body, f"err-copy-{shared.pk}") == (
+        "You already have a view named “Team”; choose another name."
+    )
+    assert f'<input id="copy-{shared.pk}" name="name" maxlength="100" required value="Team"' in body
+    assert SavedView.objects.filter(owner=user).count() == 1  # no "Team (2)"
+    if htmx:
+        assert body.lstrip().startswith(f'<form method="post" action="/views/{shared.pk}/copy/"')
+        assert "<html" not in body
+    else:
+        assert "<h1>The view “Team” was not copied</h1>" in body
+        assert f'<a href="{escape(page)}">Back to the connections</a>' in body
+
+    response = alice.post(f"/views/{shared.pk}/copy/", {"next": page, "name": "Team B"}, **extra)
+    copy = SavedView.objects.get(owner=user, name="Team B")
+    assert landed(response, htmx) == (
+        f"/connections/?ctx={demo_client.pk}&view={copy.pk}&order_dir=desc"
+    )
+
+
+def test_view_copy_with_a_bad_name_keeps_what_was_typed(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient
+) -> None:
+    shared = make_view(other_user, "Team", demo_client, shared=True)
+    make_view(user, "Taken", demo_client)
+    response = alice.post(f"/views/{shared.pk}/copy/", {"name": "taken "})
+    assert response.status_code == 422
+    body = body_of(response)
+    assert field_error(body, f"err-copy-{shared.pk}") == (
+        "You already have a view named “taken”; choose another name."
+    )
+    assert 'value="taken "' in body
+    assert SavedView.objects.filter(owner=user).count() == 1
 
 
 # --- a view whose context is gone ------------------------------------------------------
@@ -912,3 +961,38 @@ def test_views_panel_ids_in_the_thousands(
     assert '<label for="rename-4321">' in body
     assert 'id="rename-4321"' in body
     assert "4,321" not in body
+
+
+# --- the panel names a view's context where it is not the page's --------------------------
+
+
+def test_views_panel_shows_the_context_of_views_made_elsewhere(
+    alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient
+) -> None:
+    northwind = org_id("northwind-credit")
+    make_view(user, "Here", demo_client)
+    make_view(user, "Harbor own", harbor_client)
+    make_view(user, "Northwind", demo_client, target=northwind)
+    response = alice.get(f"/connections/?ctx={demo_client.pk}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    body = body_of(response)
+    tag = '<span class="tag tag-ctx"><span class="visually-hidden">made in </span>{}</span>'
+    assert "tag-ctx" not in _view_item(body, "Here")
+    assert tag.format("Harbor Finance → self") in _view_item(body, "Harbor own")
+    assert tag.format("Demo Lender → Northwind Credit") in _view_item(body, "Northwind")
+
+    # In Harbor Finance's own context, the Harbor view is the one at home.
+    body = body_of(alice.get(f"/connections/?ctx={harbor_client.pk}"))
+    assert "tag-ctx" not in _view_item(body, "Harbor own")
+    assert tag.format("Demo Lender → self") in _view_item(body, "Here")
+
+
+def test_views_panel_context_of_a_lost_client_is_not_looked_up(
+    alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient
+) -> None:
+    make_view(user, "Harbor own", harbor_client)
+    harbor_client.users.remove(user)
+    item = _view_item(body_of(alice.get(f"/connections/?ctx={demo_client.pk}")), "Harbor own")
+    assert "unavailable: no access to its context" in item
+    assert "tag-ctx" not in item

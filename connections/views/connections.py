@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, reswap, retarget
 
-from connections import api, context, links, presenters, selectors
+from connections import api, context, links, presenters, selectors, targets
 from connections.context import OrgContext
 from connections.listing import ConnectionList, ViewsPanel, views_panel
 from connections.models import SavedView
@@ -39,7 +39,7 @@ def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBa
         parsed.query,
         errors=parsed.messages,
         view=view,
-        target_label=context.target_label(request, ctx.target_org_id),
+        target_label="" if ctx.is_self else targets.target_name(ctx=ctx),
     )
     partial = _partial(request, parsed)
     data: dict[str, object] = {"listing": listing, "oob": partial == "results"}

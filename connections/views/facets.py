@@ -15,8 +15,8 @@ from connections.views.access import htmx_fragment, with_org_context
 
 @require_GET
 @login_required
+@htmx_fragment  # outside with_org_context: even a 403 never takes over the page
 @with_org_context
-@htmx_fragment
 def facet_counts(request: HttpRequest, ctx: OrgContext) -> HttpResponse:
     """Out-of-band swaps that fill the count spans; 204 (nothing to swap) when the counts
     are switched off. A count that failed is an empty span: never an error status."""

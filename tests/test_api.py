@@ -481,10 +481,11 @@ def test_token_waits_for_the_fetch_of_another_instance(sandbox: SandboxApp) -> N
 
 
 def test_token_lock_of_a_dead_instance_expires(sandbox: SandboxApp) -> None:
-    cache.add(creds().lock_key, "dead-instance", 0.3)  # it never stores a token
+    # Whole seconds: Redis keeps a timeout in seconds (0.3 would expire at once there).
+    cache.add(creds().lock_key, "dead-instance", 1)  # it never stores a token
     started = time.monotonic()
     assert list_page().items
-    assert time.monotonic() - started >= 0.3  # waited for the lock to expire, then fetched
+    assert time.monotonic() - started >= 0.5  # waited for the lock to expire, then fetched
     assert token_requests(sandbox) == 1
     assert cache.get(creds().lock_key) is None  # and released its own
 

@@ -17,7 +17,7 @@ import re
 from locust import HttpUser, between, task
 
 SESSIONS = itertools.cycle(os.environ.get("LOAD_SESSIONS", "").split(","))
-DETAIL = re.compile(r'<tr><td><a href="(/connections/[0-9a-f]{32}/[^"]*)"')
+DETAIL = re.compile(r'<tr><td[^>]*><a href="(/connections/[0-9a-f-]{36}/[^"]*)"')
 FILTERS = [
     "statuses=connected",
     "statuses=disconnected",

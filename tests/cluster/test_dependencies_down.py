@@ -64,7 +64,7 @@ def readiness(url: str) -> tuple[int, dict[str, str]]:
 
 
 def first_detail_link(page: str) -> str:
-    found = re.search(r'<tr><td><a href="(/connections/[0-9a-f]{32}/[^"]*)"', page)
+    found = re.search(r'<tr><td[^>]*><a href="(/connections/[0-9a-f-]{36}/[^"]*)"', page)
     assert found, page[:1000]
     return found.group(1).replace("&amp;", "&")
 

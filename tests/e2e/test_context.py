@@ -210,10 +210,6 @@ def test_context_pick_another_target_by_keyboard_then_by_name(
     expect(target).to_be_focused()
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("REDIS_URL")),
-    reason="fails with the Redis cache (make test-postgres): under investigation, see issue 13",
-)
 def test_context_unknown_name_is_an_error_beside_the_picker(signed_in: Page) -> None:
     page = signed_in
     switch(page, "Harbor Finance", "Demo Lender")  # a host of Harbor's that it may not act on

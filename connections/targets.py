@@ -3,8 +3,9 @@
 The contract has no call that lists them: an API client may act on its own organization,
 and on a host of its connections only when a call in that host's context is not refused
 (403). So the list is the client's connected hosts, each probed with a ``limit=0`` call
-(a few at a time), kept in the shared cache for ``TARGETS_CACHE_SECONDS``. Every upstream
-call goes through ``connections.api``.
+(a few at a time), kept in the shared cache for ``TARGETS_CACHE_SECONDS`` and worked out
+by one request at a time (the others wait for its list). Every upstream call goes
+through ``connections.api``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from connections import api
 from connections.context import OrgContext
 from connections.models import ApiClient
 from connections.query import ListQuery
+from hostadmin.cache import computed_once
 
 SELF = "self"
 _PAGE = 100  # the contract's largest page
+# How long a request waits for another one that is already listing the same client's
+# targets (the switcher asks as soon as it gets focus, and again when the form is sent).
+_LIST_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,22 @@ class TargetUnresolved(Exception):
 def target_list(*, client: ApiClient) -> list[Target]:
     """The client's own organization (named "self") first, then every host it may act on,
     by name. Raises api.ApiError when the upstream cannot tell (nothing is cached then)."""
-    key = _list_key(client)
-    cached = cache.get(key)
-    if cached is None:
-        own = OrgContext(client, str(client.organization_id)).caller
-        hosts = _connected_hosts(own)
-        allowed = _probe(own, [org_id for org_id, _ in hosts])
-        found = sorted((t for t in hosts if t[0] in allowed), key=lambda t: (t[1].casefold(), t[0]))
-        cached = [(str(client.organization_id), SELF), *found]
-        cache.set(key, cached, settings.TARGETS_CACHE_SECONDS)
-    return [Target(org_id, name) for org_id, name in cached]
+    listed = computed_once(
+        _list_key(client),
+        lambda: _listed(client),
+        timeout=settings.TARGETS_CACHE_SECONDS,
+        wait=_LIST_WAIT_SECONDS,
+    )
+    return [Target(org_id, name) for org_id, name in listed]
+
+
+def _listed(client: ApiClient) -> list[tuple[str, str]]:
+    """(org id, name) of the own organization and of every host the client may act on."""
+    own = OrgContext(client, str(client.organization_id)).caller
+    hosts = _connected_hosts(own)
+    allowed = _probe(own, [org_id for org_id, _ in hosts])
+    found = sorted((t for t in hosts if t[0] in allowed), key=lambda t: (t[1].casefold(), t[0]))
+    return [(str(client.organization_id), SELF), *found]
 
 
 def target_resolve(*, client: ApiClient, text: str) -> str:

@@ -11,12 +11,15 @@ so ``incr``/``decr`` raise ``CacheUnavailable`` and the caller refuses politely.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from redis.exceptions import RedisError
@@ -116,3 +119,37 @@ class RedisCache(DjangoRedisCache):
 
     def clear(self) -> None:
         self._try(None, super().clear)
+
+
+def computed_once(key: str, compute: Callable[[], _T], *, timeout: float, wait: float) -> _T:
+    """The cached value of ``key``, else ``compute()``'s, cached for ``timeout`` seconds.
+
+    One caller at a time computes it, across every process that shares the cache (a lock
+    taken with the atomic ``cache.add``); the others wait up to ``wait`` seconds for its
+    value instead of computing it again. A computation that raises stores nothing and
+    frees the lock, so the next caller tries afresh; past ``wait`` a caller computes on
+    its own (the lock expires by itself if its owner died)."""
+    value: _T | None = cache.get(key)
+    if value is not None:
+        return value
+    lock_key, owner = f"{key}:computing", uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    while not cache.add(lock_key, owner, timeout=math.ceil(wait)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(_WAIT_POLL)
+        value = cache.get(key)
+        if value is not None:
+            return value
+    try:
+        value = cache.get(key)  # stored by the computation we waited for
+        if value is None:
+            value = compute()
+            cache.set(key, value, timeout)
+        return value
+    finally:
+        if cache.get(lock_key) == owner:
+            cache.delete(lock_key)
+
+
+_WAIT_POLL = 0.05  # seconds between two looks at the cache while another caller computes

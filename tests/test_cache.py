@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from django.core.cache import caches
 from django.test import Client
 
-from hostadmin.cache import CacheUnavailable
+from hostadmin.cache import CacheUnavailable, computed_once
 from tests.test_health import closed_port, redis_down  # noqa: F401  (fixture)
 
 OUTAGE = "hostadmin.outage"
@@ -156,3 +159,43 @@ def test_cache_redis_down_left_alone_per_location(hung_redis: socket.socket) -> 
     caches["default"].get("k")
     assert connections_made(hung_redis) >= 1
     assert pause.active(other._location)
+
+
+def test_computed_once_concurrent_callers_compute_once() -> None:
+    """Four threads ask at once: one computes (slowly), the other three get its value."""
+    calls: list[int] = []
+    started = threading.Event()
+
+    def compute() -> list[str]:
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)
+        return ["value"]
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(computed_once, "t:once", compute, timeout=60, wait=5)
+        started.wait(5)
+        rest = [pool.submit(computed_once, "t:once", compute, timeout=60, wait=5) for _ in range(3)]
+        results = [first.result(), *(f.result() for f in rest)]
+    assert results == [["value"]] * 4
+    assert len(calls) == 1
+
+
+def test_computed_once_failure_stores_nothing_and_frees_the_lock() -> None:
+    def broken() -> str:
+        raise RuntimeError("upstream down")
+
+    with pytest.raises(RuntimeError):
+        computed_once("t:fails", broken, timeout=60, wait=5)
+    started = time.monotonic()
+    assert computed_once("t:fails", lambda: "fresh", timeout=60, wait=5) == "fresh"
+    assert time.monotonic() - started < 1  # no wait for a lock left behind
+
+
+def test_computed_once_past_the_wait_computes_alone() -> None:
+    """A lock held by a caller that never finishes (it died) delays the others by the
+    wait only."""
+    caches["default"].add("t:stuck:computing", "someone else", timeout=60)
+    started = time.monotonic()
+    assert computed_once("t:stuck", lambda: "mine", timeout=60, wait=0.3) == "mine"
+    assert 0.3 <= time.monotonic() - started < 2

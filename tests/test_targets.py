@@ -3,8 +3,11 @@ its connected hosts through the (sandbox) upstream, and the one place a target i
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from connections import api, targets
 from connections.context import OrgContext
@@ -132,3 +135,23 @@ def test_targets_probe_403s_are_not_warnings(
     with caplog.at_level("WARNING", logger="connections.api"):
         targets.target_list(client=demo_client)
     assert not [r for r in caplog.records if "403" in r.getMessage()]
+
+
+def test_target_list_concurrent_requests_probe_once(
+    demo_client: ApiClient, upstream: SandboxApp
+) -> None:
+    """The switcher asks for the list on focus and again on submit: requests that come
+    while one is listing wait for its list instead of probing every host again."""
+    with ThreadPoolExecutor(3) as pool:
+        found = [f.result() for f in [pool.submit(listed, demo_client) for _ in range(3)]]
+    assert found[0] == found[1] == found[2]
+    assert len(found[0]) == 3
+    connected = [r for r in upstream.dataset.rows_for(DEMO).rows if r["status"] == "connected"]
+    assert len(probes(upstream)) == len(connected)
+
+
+def listed(client: ApiClient) -> list[Target]:
+    try:
+        return targets.target_list(client=client)
+    finally:
+        connection.close()  # the thread's own database connection

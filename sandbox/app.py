@@ -7,7 +7,8 @@ Serves, under ``/v1-beta``:
 * ``GET  /host-connections/{host_org_id}`` one connection
 
 Faults can be injected per request (``FaultPlan.add``) or by configuration
-(``latency_ms``); over HTTP, ``POST /_sandbox/faults`` takes the same rules as JSON.
+(``latency_ms``); over HTTP, ``POST /_sandbox/faults`` takes the same rules as JSON, and
+``GET /_sandbox/stats`` counts the tokens issued (for tests of processes it cannot see).
 """
 
 from __future__ import annotations
@@ -438,6 +439,10 @@ class SandboxApp:
             return Answer(200, {"ok": True})
         if path == "/_sandbox/health":
             return Answer(200, {"ok": True}) if method == "GET" else _not_allowed("GET")
+        if path == "/_sandbox/stats":
+            if method != "GET":
+                return _not_allowed("GET")
+            return Answer(200, {"tokens_issued": self.tokens_issued})
         return _error(404, "not_found", "Not found.")
 
     # --- plumbing --------------------------------------------------------------------

@@ -958,6 +958,8 @@ def test_server_token_and_list_over_loopback(live_server_url: tuple[str, Sandbox
         assert len(body["items"]) == 10
         assert body["total_items"] == 32
         assert_one_422(list_rows(client, headers, limit="101"), "limit")
+        assert client.get(f"{url}/_sandbox/stats").json() == {"tokens_issued": 1}
+        assert client.post(f"{url}/_sandbox/stats").status_code == 405
     assert app.tokens_issued == 1
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import redis
 
 from deploy.cluster import Cluster
 from tests.cluster.conftest import (
+    REDIS_DB_URL,
     csrf_of,
     every_url,
     grant_bench,
@@ -125,3 +128,24 @@ def test_cluster_lockout_is_per_client_address_behind_nginx(cluster: Cluster) ->
     _, done = sign_in(cluster.url, client_from("127.0.0.3"), username="demo", password="demo")
     assert done.status_code == 302
     assert done.headers["Location"] == "/connections/"
+
+
+def test_cluster_first_requests_fetch_one_token(cluster: Cluster) -> None:
+    """With no token anywhere (fresh instances, none in Redis), eight first requests at
+    once, spread over both instances and nginx, make the upstream issue exactly one: the
+    lock is in the shared cache, not only in each process."""
+    client = signed_in(cluster.url)  # sign in first: signing in calls no upstream
+    for i in (0, 1):  # fresh processes keep no token of their own
+        cluster.stop_instance(i)
+        cluster.start_instance(i)
+    tokens = redis.Redis.from_url(REDIS_DB_URL)
+    for key in tokens.scan_iter(match="*hostadmin:upstream-token:*"):
+        tokens.delete(key)
+    before = httpx.get(f"{cluster.sandbox_control}/stats").json()["tokens_issued"]
+    urls = [*every_url(cluster), *every_url(cluster)]
+    with ThreadPoolExecutor(len(urls)) as pool:
+        pages = list(pool.map(lambda url: client.get(f"{url}/connections/"), urls))
+    assert [p.status_code for p in pages] == [200] * len(urls)
+    assert all("connections match" in p.text for p in pages)
+    after = httpx.get(f"{cluster.sandbox_control}/stats").json()["tokens_issued"]
+    assert after - before == 1

@@ -22,20 +22,18 @@ figures are their own. Takes under a minute.
 
 from __future__ import annotations
 
-import argparse
 import re
-import time
 from collections.abc import Callable
 
-import httpx
 from harness import (
+    Answer,
     default_view_params,
     hostadmin,
-    machine_line,
+    interleaved,
     pct,
-    sandbox,
+    sampling_arguments,
     signed_in,
-    site,
+    upstream_and_site,
     upstream_client,
 )
 
@@ -55,30 +53,10 @@ CHOICES = [
 ]
 
 
-def timed(call: Callable[[], httpx.Response | list[httpx.Response]]) -> float:
-    start = time.perf_counter()
-    answer = call()
-    elapsed = (time.perf_counter() - start) * 1000
-    for response in answer if isinstance(answer, list) else [answer]:
-        if response.status_code != 200:
-            raise RuntimeError(f"{response.request.url} answered {response.status_code}")
-    return elapsed
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    args = parser.parse_args()
-
-    print(machine_line())
-    print(
-        f"facets benchmark: default view of {ROWS:,} rows, 5 counts, {args.samples} samples "
-        f"each, upstream latency {args.latency_ms:g} ms, gunicorn gthread 1 worker x 8 threads"
-    )
+    args = sampling_arguments(__doc__, f"facets benchmark: default view of {ROWS:,} rows, 5 counts")
     with (
-        sandbox(ROWS, args.latency_ms) as upstream_url,
-        site() as the_site,
+        upstream_and_site(ROWS, args.latency_ms) as (upstream_url, the_site),
         hostadmin(the_site, upstream_url, FACET_CACHE_SECONDS="0") as uncached_server,
         hostadmin(the_site, upstream_url) as cached_server,
     ):
@@ -93,21 +71,14 @@ def main() -> None:
         if len(counts) != 5:
             raise RuntimeError(f"expected five counts, got {first.status_code}: {first.text!r}")
 
-        calls: dict[str, Callable[[], httpx.Response | list[httpx.Response]]] = {
-            "one": lambda: up.get("/host-connections", params=CHOICES[0]),
-            "series": lambda: [up.get("/host-connections", params=p) for p in CHOICES],
-            "uncached": lambda: uncached.get(url),
-            "cached": lambda: cached.get(url),
+        calls: dict[str, Callable[[int], Answer]] = {
+            "one": lambda _: up.get("/host-connections", params=CHOICES[0]),
+            "series": lambda _: [up.get("/host-connections", params=p) for p in CHOICES],
+            "uncached": lambda _: uncached.get(url),
+            "cached": lambda _: cached.get(url),
         }
-        for _ in range(20):  # warm up: the sandbox's filters, Django's templates, the cache
-            for call in calls.values():
-                timed(call)
-
-        samples: dict[str, list[float]] = {name: [] for name in calls}
-        names = list(calls)
-        for i in range(args.samples):
-            for name in names[i % 4 :] + names[: i % 4]:  # rotate the order
-                samples[name].append(timed(calls[name]))
+        # Warm-up: the sandbox's filters, Django's templates, the cache.
+        samples = interleaved(calls, args.samples, warm_up=20)
 
     print("counts: " + ", ".join(f"{k.removeprefix('count-')} {v}" for k, v in counts.items()))
     print()

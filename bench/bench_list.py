@@ -23,10 +23,8 @@ Takes about a minute.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,11 +32,11 @@ import httpx
 from harness import (
     default_view_params,
     hostadmin,
-    machine_line,
+    interleaved,
     pct,
-    sandbox,
+    sampling_arguments,
     signed_in,
-    site,
+    upstream_and_site,
     upstream_client,
     verdict,
 )
@@ -57,29 +55,10 @@ def time_targets() -> tuple[float, float]:
     return (20.0, 5.0) if amd else (12.0, 3.0)
 
 
-def timed(call: Callable[[int], httpx.Response], offset: int) -> float:
-    start = time.perf_counter()
-    response = call(offset)
-    elapsed = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        raise RuntimeError(f"{response.request.url} answered {response.status_code}")
-    return elapsed
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    args = parser.parse_args()
-
-    print(machine_line())
-    print(
-        f"list benchmark: 100-row page of {ROWS:,} rows, {args.samples} samples each, "
-        f"upstream latency {args.latency_ms:g} ms, gunicorn gthread 1 worker x 8 threads"
-    )
+    args = sampling_arguments(__doc__, f"list benchmark: 100-row page of {ROWS:,} rows")
     with (
-        sandbox(ROWS, args.latency_ms) as upstream_url,
-        site() as the_site,
+        upstream_and_site(ROWS, args.latency_ms) as (upstream_url, the_site),
         hostadmin(the_site, upstream_url) as server,
     ):
         up = upstream_client(upstream_url)
@@ -89,22 +68,18 @@ def main() -> None:
         def page_url(offset: int) -> str:
             return f"/connections/?ctx={the_site.ctx}&limit=100&offset={offset}"
 
-        calls: dict[str, Callable[[int], httpx.Response]] = {
-            "upstream": lambda o: up.get("/host-connections", params=default_view_params(o)),
-            "partial": lambda o: web.get(page_url(o), headers=hx),
-            "full": lambda o: web.get(page_url(o)),
-        }
-        # Warm up: the sandbox sorts its 100,000 rows once, Django loads its templates.
-        for i in range(30):
-            for call in calls.values():
-                timed(call, (i % PAGES) * 100)
+        def offset(i: int) -> int:
+            return (i % PAGES) * 100
 
-        samples: dict[str, list[float]] = {name: [] for name in calls}
-        names = list(calls)
-        for i in range(args.samples):
-            offset = (i % PAGES) * 100
-            for name in names[i % 3 :] + names[: i % 3]:  # rotate the order
-                samples[name].append(timed(calls[name], offset))
+        calls: dict[str, Callable[[int], httpx.Response]] = {
+            "upstream": lambda i: up.get(
+                "/host-connections", params=default_view_params(offset(i))
+            ),
+            "partial": lambda i: web.get(page_url(offset(i)), headers=hx),
+            "full": lambda i: web.get(page_url(offset(i))),
+        }
+        # Warm-up: the sandbox sorts its 100,000 rows once, Django loads its templates.
+        samples = interleaved(calls, args.samples, warm_up=30)
 
         # The partial's size on the wire with gzip on.
         with httpx.Client(base_url=server.url, cookies=web.cookies, timeout=30.0) as gz:

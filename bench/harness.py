@@ -1,10 +1,12 @@
 """Shared plumbing of the benchmarks: the sandbox upstream and hostadmin under gunicorn,
 each a real subprocess on loopback, a fresh SQLite database in a temporary folder, and a
-signed-in httpx client. Used by ``bench_list.py`` and ``bench_export.py``; not run alone.
+signed-in httpx client, and the timing of calls interleaved so drift hits all alike. Used by
+``bench_list.py``, ``bench_facets.py`` and ``bench_export.py``; not run alone.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,6 +258,60 @@ def memory_kb(pid: int) -> dict[str, int]:
         if key in ("VmHWM", "VmRSS"):
             found[key] = int(value.split()[0])
     return found
+
+
+def sampling_arguments(doc: str, what: str) -> argparse.Namespace:
+    """The options of a benchmark that samples calls (``--samples``, ``--latency-ms``),
+    printed under the machine line with ``what`` is measured."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    print(machine_line())
+    print(
+        f"{what}, {args.samples} samples each, upstream latency {args.latency_ms:g} ms, "
+        "gunicorn gthread 1 worker x 8 threads"
+    )
+    return args
+
+
+@contextlib.contextmanager
+def upstream_and_site(rows: int, latency_ms: float) -> Iterator[tuple[str, Site]]:
+    """The sandbox with ``rows`` in the bench org (its base URL) and a prepared site."""
+    with sandbox(rows, latency_ms) as upstream_url, site() as the_site:
+        yield upstream_url, the_site
+
+
+Answer = httpx.Response | list[httpx.Response]
+
+
+def timed(call: Callable[[int], Answer], i: int) -> float:
+    """Milliseconds ``call(i)`` takes; an answer (or one of a list) other than 200 stops
+    the run."""
+    start = time.perf_counter()
+    answer = call(i)
+    elapsed = (time.perf_counter() - start) * 1000
+    for response in answer if isinstance(answer, list) else [answer]:
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.request.url} answered {response.status_code}")
+    return elapsed
+
+
+def interleaved(
+    calls: Mapping[str, Callable[[int], Answer]], samples: int, warm_up: int
+) -> dict[str, list[float]]:
+    """``samples`` timings of each call (passed the sample's number), after ``warm_up``
+    untimed rounds; the order rotates each round, so drift hits all alike."""
+    for i in range(warm_up):
+        for call in calls.values():
+            timed(call, i)
+    timings: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for i in range(samples):
+        turn = i % len(names)
+        for name in names[turn:] + names[:turn]:
+            timings[name].append(timed(calls[name], i))
+    return timings
 
 
 def pct(samples: list[float], q: float) -> float:

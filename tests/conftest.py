@@ -1,4 +1,5 @@
-"""Shared fixtures: the in-process sandbox as the upstream, users and API clients.
+"""Shared fixtures: the in-process sandbox as the upstream, users and API clients; the
+builders of upstream rows for the tests of the code that presents them.
 
 Every test talks to the upstream through ``api.use_transport(SandboxTransport(...))``:
 mocking happens at the transport only, never in our own functions.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +20,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from connections import api
+from connections.api import HostConnection
 from connections.models import ApiClient, SavedView
 from sandbox import ORGS_BY_SLUG, Dataset, SandboxApp, SandboxTransport
 
@@ -173,3 +176,47 @@ def field_error(body: str, error_id: str) -> str:
     found = re.search(pattern, body, re.S)
     assert found is not None, f"no {error_id} in the page"
     return found[1]
+
+
+# --- upstream rows, built without the sandbox --------------------------------------------
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+"""The "now" of rows and stamps built by the tests: ``host_connection()`` was created a
+month before it and updated a day before it."""
+
+DETAIL_LABELS = [
+    "Host organization ID",
+    "Guest organization ID",
+    "Host name",
+    "Host email",
+    "Owner email",
+    "Status",
+    "Archived",
+    "Created",
+    "Updated",
+    "Archived at",
+    "Active action",
+    "Action updated",
+]
+"""The detail page's fields, in order."""
+
+
+def host_connection(**overrides: object) -> HostConnection:
+    """One upstream row (Acme Lending, connected, not archived, no action), with
+    ``overrides`` of any of its fields."""
+    data: dict[str, object] = {
+        "host_organization_id": "11111111-1111-4111-8111-111111111111",
+        "guest_organization_id": "22222222-2222-4222-8222-222222222222",
+        "host_name": "Acme Lending",
+        "host_email": "contact@acme.example",
+        "owner_email": "anna@acme.example",
+        "status": "connected",
+        "archived": False,
+        "created_at": "2026-10-01T12:00:00Z",
+        "updated_at": "2026-10-31T12:00:00Z",
+        "archived_at": None,
+        "active_action_type": None,
+        "active_action_updated_at": None,
+        **overrides,
+    }
+    return HostConnection.model_validate(data)

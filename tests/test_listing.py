@@ -4,35 +4,23 @@ export links, the saved view's state), built from an upstream page without HTTP.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.paginator import Paginator
 
 from connections import api
-from connections.api import HostConnection, HostConnectionPage
+from connections.api import HostConnectionPage
 from connections.context import OrgContext
 from connections.listing import ConnectionList, Pager, page_numbers
 from connections.models import ApiClient, SavedView
 from connections.query import ListQuery
+from tests.conftest import NOW, host_connection
 
 OWN_ORG = "d52c9df1-6ab7-54c7-bdf1-00a8d0a1b950"
 CTX = OrgContext(ApiClient(pk=3, name="Demo Lender", organization_id=uuid.UUID(OWN_ORG)), OWN_ORG)
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-ITEM = HostConnection.model_validate(
-    {
-        "host_organization_id": "11111111-1111-4111-8111-111111111111",
-        "guest_organization_id": "22222222-2222-4222-8222-222222222222",
-        "host_name": "Acme Lending",
-        "host_email": "contact@acme.example",
-        "owner_email": "anna@acme.example",
-        "status": "connected",
-        "archived": False,
-        "created_at": "2026-10-01T12:00:00Z",
-        "updated_at": "2026-10-31T12:00:00Z",
-    }
-)
+ITEM = host_connection()
 
 
 def make(

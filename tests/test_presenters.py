@@ -8,10 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connections import presenters
-from connections.api import HostConnection
-
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
+from tests.conftest import DETAIL_LABELS, NOW, host_connection
 
 # --- relative time ---------------------------------------------------------------------
 
@@ -96,27 +93,9 @@ def test_maybe_stamp_none_is_none() -> None:
 # --- rows ------------------------------------------------------------------------------
 
 
-def make_item(**overrides: object) -> HostConnection:
-    data: dict[str, object] = {
-        "host_organization_id": "11111111-1111-4111-8111-111111111111",
-        "guest_organization_id": "22222222-2222-4222-8222-222222222222",
-        "host_name": "Acme Lending",
-        "host_email": "contact@acme.example",
-        "owner_email": "anna@acme.example",
-        "status": "connected",
-        "archived": False,
-        "created_at": "2026-10-01T12:00:00Z",
-        "updated_at": "2026-10-31T12:00:00.000000",
-        "archived_at": None,
-        "active_action_type": None,
-        "active_action_updated_at": None,
-    }
-    data.update(overrides)
-    return HostConnection.model_validate(data)
-
-
 def test_present_row_fills_nulls_with_none_or_dash() -> None:
-    row = presenters.present_row(make_item(), UTC, NOW, "/x")
+    item = host_connection(updated_at="2026-10-31T12:00:00.000000")
+    row = presenters.present_row(item, UTC, NOW, "/x")
     assert row.archived == "No"
     assert row.archived_at is None
     assert row.action == presenters.DASH
@@ -128,7 +107,7 @@ def test_present_row_fills_nulls_with_none_or_dash() -> None:
 
 
 def test_present_row_with_action_and_archive() -> None:
-    item = make_item(
+    item = host_connection(
         archived=True,
         status="disconnected",
         archived_at="2026-11-01T10:59:59.123456",
@@ -148,33 +127,20 @@ def test_present_row_with_action_and_archive() -> None:
 
 def test_present_row_keeps_text_as_is_for_the_template_to_escape() -> None:
     name = "<script>alert('x')</script> Lending"
-    row = presenters.present_row(make_item(host_name=name), UTC, NOW)
+    row = presenters.present_row(host_connection(host_name=name), UTC, NOW)
     assert row.host_name == name
 
 
 def test_present_rows_builds_hrefs_from_ids() -> None:
-    item = make_item()
+    item = host_connection()
     rows = presenters.present_rows([item], UTC, NOW, lambda host_id: f"/c/{host_id}/")
     assert rows[0].href == "/c/11111111-1111-4111-8111-111111111111/"
 
 
 def test_detail_fields_lists_every_field() -> None:
-    item = make_item(active_action_type="analytics_request")
+    item = host_connection(active_action_type="analytics_request")
     fields = presenters.detail_fields(item, UTC, NOW)
-    assert [f.label for f in fields] == [
-        "Host organization ID",
-        "Guest organization ID",
-        "Host name",
-        "Host email",
-        "Owner email",
-        "Status",
-        "Archived",
-        "Created",
-        "Updated",
-        "Archived at",
-        "Active action",
-        "Action updated",
-    ]
+    assert [f.label for f in fields] == DETAIL_LABELS
     by_label = {f.label: f for f in fields}
     assert by_label["Host organization ID"].text == str(item.host_organization_id)
     assert by_label["Guest organization ID"].uuid is True

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 import pytest
 from django.utils.html import escape
 
 from connections import presenters
-from connections.api import HostConnection
 from connections.templatetags.hostadmin import connection_cells
-
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+from tests.conftest import NOW, host_connection
 
 
 def row(**overrides: object) -> presenters.Row:
-    data: dict[str, object] = {
-        "host_organization_id": "11111111-1111-4111-8111-111111111111",
-        "guest_organization_id": "22222222-2222-4222-8222-222222222222",
-        "host_name": "Acme Lending",
-        "host_email": "contact@acme.example",
-        "owner_email": "anna@acme.example",
-        "status": "connected",
-        "archived": False,
-        "created_at": "2026-10-01T12:00:00Z",
-        "updated_at": "2026-10-31T12:00:00Z",
-    }
-    data.update(overrides)
-    return presenters.present_row(HostConnection.model_validate(data), UTC, NOW, "/c/1/?a=1&b=2")
+    return presenters.present_row(host_connection(**overrides), UTC, NOW, "/c/1/?a=1&b=2")
 
 
 def test_connection_cells_in_column_order() -> None:

@@ -55,8 +55,7 @@ def view_create(request: HtmxHttpRequest) -> HttpResponse:
         query = form.cleaned_data.get("query") or ListQuery()
         back = list_url(ctx, query)
         return _refused(request, "save_view_form", save_form=form, ctx=ctx, query=query, back=back)
-    messages.success(request, f"Saved view “{view.name}”.")
-    return _go(request, saved_view_url(view))
+    return _done(request, f"Saved view “{view.name}”.", saved_view_url(view))
 
 
 @require_POST
@@ -67,8 +66,7 @@ def view_rename(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     form = SavedViewRenameForm(request.POST)
     if _write(form, lambda data: services.saved_view_rename(view=view, **data)) is None:
         return _refused(request, "rename_form", rename_form=form, view=view)
-    messages.success(request, f"Renamed to “{view.name}”.")
-    return _go(request, _next(request))
+    return _done(request, f"Renamed to “{view.name}”.")
 
 
 @require_POST
@@ -79,8 +77,7 @@ def view_update(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     form = SavedViewUpdateForm(request.POST)
     form.is_valid()  # a query never fails: what is not valid in it falls back
     services.saved_view_update(view=view, query=form.cleaned_data["query"], ctx=ctx)
-    messages.success(request, f"Updated view “{view.name}”.")
-    return _go(request, saved_view_url(view))
+    return _done(request, f"Updated view “{view.name}”.", saved_view_url(view))
 
 
 @require_GET
@@ -100,8 +97,7 @@ def view_delete(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     view = _own_view(request, view_id)
     name = view.name
     services.saved_view_delete(view=view)
-    messages.success(request, f"Deleted view “{name}”.")
-    return _go(request, _next(request))
+    return _done(request, f"Deleted view “{name}”.")
 
 
 @require_POST
@@ -110,11 +106,9 @@ def view_default(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     view = _own_view(request, view_id)
     if request.POST.get("default") == "0":
         services.saved_view_clear_default(view=view)
-        messages.success(request, f"“{view.name}” is no longer your default view.")
-    else:
-        services.saved_view_make_default(view=view)
-        messages.success(request, f"“{view.name}” now opens when you visit the list.")
-    return _go(request, _next(request))
+        return _done(request, f"“{view.name}” is no longer your default view.")
+    services.saved_view_make_default(view=view)
+    return _done(request, f"“{view.name}” now opens when you visit the list.")
 
 
 @require_POST
@@ -124,8 +118,7 @@ def view_share(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
     shared = request.POST.get("shared") != "0"
     services.saved_view_set_shared(view=view, shared=shared)
     verb = "is now shared with" if shared else "is no longer shared with"
-    messages.success(request, f"“{view.name}” {verb} everyone who has access to its context.")
-    return _go(request, _next(request))
+    return _done(request, f"“{view.name}” {verb} everyone who has access to its context.")
 
 
 @require_POST
@@ -147,8 +140,9 @@ def view_copy(request: HtmxHttpRequest, view_id: int) -> HttpResponse:
         return _go(request, _next(request))
     if copy is None:
         return _refused(request, "copy_form", copy_form=form, view=view)
-    messages.success(request, f"Copied “{view.name}” to your views as “{copy.name}”.")
-    return _go(request, saved_view_url(copy))
+    return _done(
+        request, f"Copied “{view.name}” to your views as “{copy.name}”.", saved_view_url(copy)
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -209,6 +203,13 @@ def _next(request: HtmxHttpRequest) -> str | None:
     current = request.htmx.current_url_abs_path if request.htmx else None
     raw = current or request.POST.get("next") or request.GET.get("next")
     return safe_next(raw, host=host, secure=secure)
+
+
+def _done(request: HtmxHttpRequest, message: str, url: str | None = None) -> HttpResponse:
+    """The change is made: say so (a Django message, shown by the next page) and go to
+    ``url``, else back to the page the user was on."""
+    messages.success(request, message)
+    return _go(request, url or _next(request))
 
 
 def _go(request: HtmxHttpRequest, url: str | None) -> HttpResponse:

@@ -27,7 +27,7 @@ from connections import api
 from connections.models import ApiClient, UserPreferences
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
-from tests.conftest import body_of, sandbox_rows
+from tests.conftest import DETAIL_LABELS, body_of, sandbox_rows
 
 LIST = "/connections/"
 DEMO = org_uuid("demo-lender")
@@ -912,20 +912,7 @@ def test_detail_shows_every_field(alice: Client, sandbox: SandboxApp, ctx: str) 
     assert response.status_code == 200
     body = body_of(response)
     assert sandbox.seen[-1].path.endswith(f"/host-connections/{row['host_organization_id']}")
-    for label in (
-        "Host organization ID",
-        "Guest organization ID",
-        "Host name",
-        "Host email",
-        "Owner email",
-        "Status",
-        "Archived",
-        "Created",
-        "Updated",
-        "Archived at",
-        "Active action",
-        "Action updated",
-    ):
+    for label in DETAIL_LABELS:
         assert f"<dt>{label}</dt>" in body
     for key in ("host_organization_id", "guest_organization_id", "host_email", "owner_email"):
         assert escape(row[key]) in body

@@ -173,3 +173,17 @@ def field_error(body: str, error_id: str) -> str:
     found = re.search(pattern, body, re.S)
     assert found is not None, f"no {error_id} in the page"
     return found[1]
+
+
+@pytest.fixture(autouse=True)
+def tasks_and_files(settings: Any, tmp_path: Any) -> None:
+    """Background exports run as they are enqueued (django-tasks' immediate backend) and
+    write their files under the test's own folder."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "files")},
+        },
+    }

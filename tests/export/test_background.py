@@ -499,3 +499,47 @@ def _utc(value: Any) -> datetime:
     """The sandbox's time (a datetime, or text: naive means UTC) as an aware UTC one."""
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+# --- through django-tasks-db's own worker ----------------------------------------------
+
+
+def db_worker(worker_id: str) -> None:
+    """django-tasks-db's worker (what ``manage.py db_worker`` runs), until the queue is
+    empty."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id,
+        excluded_queue_names=[],
+    ).run()
+
+
+def test_background_resume_through_the_db_worker(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    job = start(user, demo_client)
+    transport = KillAt(sandbox, offset=700)
+    api.use_transport(transport)
+    db_worker("worker-1")
+    job.refresh_from_db()
+    assert (job.state, job.written) == ("running", 600)
+    stale(job)
+    assert exports_sweep()["requeued"] == 1
+    transport.asked.clear()
+    db_worker("worker-2")
+    job.refresh_from_db()
+    assert job.state == "done", job.error
+    assert min(transport.asked) == 600
+    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+    tasks = DBTaskResult.objects.order_by("enqueued_at")
+    assert [t.worker_ids for t in tasks] == [["worker-1"], ["worker-2"]]

@@ -195,11 +195,17 @@ def kill_run(bench: Bench, rows: int) -> str:
     job = bench.queue("csv")
     while int(str(bench.row(job)["written"])) < rows // 2:
         time.sleep(0.02)
-    checkpoint_seen = time.monotonic()
-    at_checkpoint = int(str(bench.row(job)["written"]))
-    time.sleep(0.5)  # into the next checkpoint interval
+    # Into the next checkpoint interval, watching when the last checkpoint was recorded.
+    last_written, last_change = int(str(bench.row(job)["written"])), time.monotonic()
+    until = time.monotonic() + 0.6
+    while time.monotonic() < until:
+        written_now = int(str(bench.row(job)["written"]))
+        if written_now != last_written:
+            last_written, last_change = written_now, time.monotonic()
+        time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
-    killed_after = time.monotonic() - checkpoint_seen
+    killed_after = time.monotonic() - last_change
+    at_checkpoint = last_written
     first.wait()
     found = bench.row(job)
     state_after_kill, written = found["state"], int(str(found["written"]))

@@ -72,6 +72,7 @@ bench: install
 	$(PY) bench/bench_list.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_export_steps.py
+	$(PY) bench/bench_background_export.py
 
 # Debian's nginx for the cluster (run as our own foreground process, never as a service).
 nginx:

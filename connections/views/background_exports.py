@@ -79,7 +79,10 @@ def export_download(request: HtmxHttpRequest, export_id: str) -> HttpResponse | 
         context.build(request, job.api_client_id or 0, str(job.target_org_id))
     except ContextDenied as exc:
         return denied(request, str(exc))
-    handle = background.storage().open(job.file_name, "rb")
+    try:
+        handle = background.storage().open(job.file_name, "rb")
+    except FileNotFoundError:
+        raise Http404("This export's file is gone; retry the export.") from None
     background.background_export_downloaded(job=job, ip_address=client_ip(request))
     return FileResponse(handle, as_attachment=True, filename=job.download_name)
 

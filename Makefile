@@ -34,12 +34,15 @@ demo: $(VENV)/.run
 	$(PY) manage.py demo_setup
 	@echo ""
 	@echo "  hostadmin demo: http://127.0.0.1:$(PORT)/   (username: demo, password: demo)"
-	@echo "  sandbox upstream: http://127.0.0.1:$(SANDBOX_PORT)/v1-beta   Ctrl-C stops both."
+	@echo "  sandbox upstream: http://127.0.0.1:$(SANDBOX_PORT)/v1-beta   Ctrl-C stops all."
+	@echo "  background exports: one task worker (manage.py db_worker) and the sweep."
 	@echo ""
 	@trap 'kill 0' INT TERM; \
+	export DEBUG=0 ALLOWED_HOSTS=127.0.0.1,localhost \
+	  UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta; \
 	$(PY) -m sandbox --port $(SANDBOX_PORT) & \
-	DEBUG=0 ALLOWED_HOSTS=127.0.0.1,localhost \
-	UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta \
+	$(PY) manage.py db_worker --interval 1 --worker-id demo & \
+	$(PY) manage.py exports_sweep --every 30 & \
 	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 1 --threads 16 \
 	  --timeout 0 --limit-request-line 8190 --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
@@ -69,6 +72,7 @@ bench: install
 	$(PY) bench/bench_list.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_export_steps.py
+	$(PY) bench/bench_background_export.py
 
 # Debian's nginx for the cluster (run as our own foreground process, never as a service).
 nginx:

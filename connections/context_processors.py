@@ -36,3 +36,16 @@ def preferences(request: HttpRequest) -> dict[str, Any]:
     if not request.user.is_authenticated:
         return {}
     return {"prefs": SimpleLazyObject(lambda: selectors.user_preferences_get(user=request.user))}
+
+
+def exports(request: HttpRequest) -> dict[str, Any]:
+    """``exports_unseen``: the header's badge, finished exports not downloaded yet (one
+    query, only on pages that print the header)."""
+    if not request.user.is_authenticated:
+        return {}
+    user = request.user
+    return {
+        "exports_unseen": SimpleLazyObject(
+            lambda: selectors.background_export_unseen_count(user=user)
+        )
+    }

@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from connections import services
-from connections.models import ApiClient, UserPreferences
+from connections.models import ApiClient, BackgroundExport, UserPreferences
 from connections.query import ListQuery
 
 MAX_NEXT = 8190  # gunicorn's longest request line: no page of ours has a longer URL
@@ -129,4 +129,12 @@ class DisplayPreferencesForm(forms.Form):
             "required": "Choose how times are shown: relative or exact.",
             "invalid_choice": "Choose how times are shown: relative or exact.",
         },
+    )
+
+
+class BackgroundExportForm(forms.Form):
+    """The list page's "Export in the background": which format."""
+
+    format = forms.ChoiceField(
+        choices=BackgroundExport.Format.choices, initial=BackgroundExport.Format.CSV
     )

@@ -104,3 +104,18 @@ def export_url(
 
 def export_progress_url(export_id: str) -> str:
     return reverse("connections:export_progress", args=[export_id])
+
+
+def background_export_start_url(ctx: OrgContext, query: ListQuery) -> str:
+    """Where the list page POSTs "Export in the background": the view in the URL."""
+    params = [("ctx", ctx.key), *query.to_params(include_offset=False)]
+    return f"{reverse('connections:background_export_start')}?{urlencode(params)}"
+
+
+def background_exports_url() -> str:
+    return reverse("connections:background_exports")
+
+
+def background_export_action_url(export_id: object, action: str) -> str:
+    """download, cancel, retry or delete (only download is a GET)."""
+    return reverse(f"connections:background_export_{action}", args=[export_id])

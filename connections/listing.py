@@ -125,6 +125,7 @@ class ConnectionList:
         self.rows: list[Row] = []
         self.pager: Pager | None = None
         self.export: ExportLinks | None = None
+        self.background_export = ""
         if isinstance(page, api.HostConnectionPage):
             detail_url = links.detail_urls(ctx, query, self._view_id)
             tz = tz or timezone.get_current_timezone()
@@ -132,6 +133,8 @@ class ConnectionList:
             self.rows = presenters.present_rows(page.items, tz, now, detail_url)
             self.pager = self._pager(page.total_items, len(page.items))
             self.export = self._export(page.total_items)
+            # "Export in the background" (a POST): any size, CSV or Excel
+            self.background_export = links.background_export_start_url(ctx, query)
         # The filter choices' counts load after the rows (connections/facets.py).
         self.facets_url = (
             links.facets_url(ctx, query)

@@ -1,7 +1,8 @@
-"""API clients (with encrypted secrets), saved views and the audit log."""
+"""API clients (with encrypted secrets), saved views, the audit log and background exports."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -83,6 +84,11 @@ class AuditEvent(models.Model):
         LOGOUT = "logout", "Signed out"
         CONTEXT_SWITCH = "context_switch", "Switched context"
         EXPORT = "export", "Exported CSV"
+        EXPORT_START = "export_start", "Started a background export"
+        EXPORT_FINISH = "export_finish", "Background export ended"
+        EXPORT_DOWNLOAD = "export_download", "Downloaded a background export"
+        EXPORT_CANCEL = "export_cancel", "Cancelled a background export"
+        EXPORT_EXPIRE = "export_expire", "Background export expired"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(
@@ -127,3 +133,71 @@ class UserPreferences(models.Model):
 
     def __str__(self) -> str:
         return f"{self.density}, {self.time_display}"
+
+
+class BackgroundExport(models.Model):
+    """One export run by a task worker (connections/export/background.py): what to export
+    (query, context, format), its state, and its checkpoint (``written`` rows from the
+    upstream up to ``next_offset``, in the storage objects listed in ``parts``, each with
+    the ids it holds: the de-duplication state)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        CSV_EXCEL = "csv_excel", "CSV for Excel"
+        XLSX = "xlsx", "Excel (.xlsx)"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="background_exports"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, null=True, on_delete=models.SET_NULL, related_name="background_exports"
+    )
+    target_org_id = models.UUIDField()
+    context_label = models.CharField(max_length=200, blank=True)
+    query = models.TextField(blank=True, help_text="Canonical query string, without position.")
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.CSV)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    total = models.BigIntegerField(null=True, blank=True)
+    written = models.BigIntegerField(default=0)
+    next_offset = models.BigIntegerField(default=0)
+    parts: models.JSONField[Any, Any] = models.JSONField(default=list, blank=True)
+    sheets = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    file_name = models.CharField(max_length=300, blank=True)
+    download_name = models.CharField(max_length=200)
+    size = models.BigIntegerField(default=0)
+    worker = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "state"]),
+            models.Index(fields=["state", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} export {self.pk} ({self.state})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE

@@ -3,13 +3,14 @@ templates call these, never the ORM directly."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Field, Q, QuerySet
+from django.db.models import Field, Q, QuerySet, Sum
 
-from connections.models import ApiClient, SavedView, UserPreferences
+from connections.models import ApiClient, BackgroundExport, SavedView, UserPreferences
 
 AnyUser = User | AnonymousUser | object
 
@@ -104,3 +105,30 @@ def user_preferences_get(*, user: AnyUser) -> UserPreferences:
     if pk is None:  # anonymous: the defaults, no query
         return UserPreferences()
     return UserPreferences.objects.filter(user_id=pk).first() or UserPreferences(user_id=pk)
+
+
+# --- background exports ----------------------------------------------------------------
+
+
+def background_export_list(*, user: AnyUser) -> QuerySet[BackgroundExport]:
+    """The user's own exports, newest first; nobody else's, staff included."""
+    return BackgroundExport.objects.filter(owner_id=getattr(user, "pk", None)).defer("parts")
+
+
+def background_export_get(*, user: AnyUser, export_id: uuid.UUID | str) -> BackgroundExport | None:
+    return background_export_list(user=user).filter(pk=export_id).first()
+
+
+def background_export_active_count(*, user: AnyUser) -> int:
+    return background_export_list(user=user).filter(state__in=BackgroundExport.ACTIVE).count()
+
+
+def background_export_stored_bytes(*, user: AnyUser) -> int:
+    stored = background_export_list(user=user).filter(state=BackgroundExport.State.DONE)
+    return int(stored.aggregate(total=Sum("size"))["total"] or 0)
+
+
+def background_export_unseen_count(*, user: AnyUser) -> int:
+    """Finished exports not downloaded yet: the header's badge."""
+    done = background_export_list(user=user).filter(state=BackgroundExport.State.DONE)
+    return done.filter(downloaded_at__isnull=True).count()

@@ -1,7 +1,14 @@
 from django.urls import include, path, re_path, register_converter
 
 from connections.converters import ExportIdConverter
-from connections.views import connections, exports, facets, org_context, saved_views
+from connections.views import (
+    background_exports,
+    connections,
+    exports,
+    facets,
+    org_context,
+    saved_views,
+)
 from connections.views.preferences import preferences_update
 
 register_converter(ExportIdConverter, "export_id")
@@ -22,6 +29,19 @@ saved_view_patterns = [
     path("<int:view_id>/default/", saved_views.view_default, name="view_default"),
     path("<int:view_id>/share/", saved_views.view_share, name="view_share"),
     path("<int:view_id>/copy/", saved_views.view_copy, name="view_copy"),
+]
+
+background_export_patterns = [
+    path("", background_exports.export_list, name="background_exports"),
+    path("start/", background_exports.export_start, name="background_export_start"),
+    *(  # each export's download (GET), cancel, retry and delete (POST)
+        path(
+            f"<uuid:export_id>/{action}/",
+            getattr(background_exports, f"export_{action}"),
+            name=f"background_export_{action}",
+        )
+        for action in ("download", "cancel", "retry", "delete")
+    ),
 ]
 
 urlpatterns = [
@@ -46,6 +66,7 @@ urlpatterns = [
     path("context/", org_context.switch_context, name="switch_context"),
     path("context/targets/", org_context.target_options, name="target_options"),
     path("views/", include(saved_view_patterns)),
+    path("exports/", include(background_export_patterns)),
     path("connections/facets/", facets.facet_counts, name="facets"),
     path("preferences/", preferences_update, name="preferences_update"),
 ]

@@ -383,6 +383,11 @@ class Cluster:
         wait_until_up(f"{self.sandbox_control}/health", proc=self.processes[0].proc)
         for i, instance in enumerate(self.instances):
             wait_until_up(f"{self.instance_url(i)}/healthz", proc=instance.proc)
+        # Background exports: one task worker and the sweep (deploy/systemd's
+        # hostadmin-worker@.service and hostadmin-sweep.service run the same commands).
+        manage = [sys.executable, "manage.py"]
+        self._spawn("worker", [*manage, "db_worker", "--interval", "1", "--worker-id", "w1"])
+        self._spawn("sweep", [*manage, "exports_sweep", "--every", "30"])
         self._start_nginx()
         wait_until_up(f"{self.url}/nginx-health", proc=self.processes[-1].proc)
 

@@ -148,6 +148,19 @@ TARGETS_PROBE_CONCURRENCY = env_int("TARGETS_PROBE_CONCURRENCY", 8, minimum=1)
 EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 100_000)
 EXPORT_CONCURRENCY = env_int("EXPORT_CONCURRENCY", 4, minimum=1)
 EXPORTS_PER_USER = env_int("EXPORTS_PER_USER", 2, minimum=1)
+# Background exports (connections/export/background.py), run by `manage.py db_worker`:
+# files kept this many days; per user, exports queued or running at once and the bytes of
+# finished files kept; a checkpoint (a part file and the offset) every this many rows at
+# most; a running export whose worker has not written a heartbeat for this many seconds
+# is taken over by another worker (`manage.py exports_sweep`).
+EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7, minimum=1)
+BACKGROUND_EXPORTS_PER_USER = env_int("BACKGROUND_EXPORTS_PER_USER", 2, minimum=1)
+EXPORT_STORAGE_PER_USER_MB = env_int("EXPORT_STORAGE_PER_USER_MB", 2048, minimum=1)
+EXPORT_CHECKPOINT_ROWS = min(env_int("EXPORT_CHECKPOINT_ROWS", 5000, minimum=100), 5000)
+EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 60, minimum=5)
+# Django's Tasks API (the django-tasks backport): the database backend, so the web
+# processes enqueue into the same database the workers read; no other service.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # Request bodies: forms only, none near this size; larger ones are refused unread
 # (connections.middleware.RequestBodyMiddleware), multipart ones always.
@@ -166,6 +179,8 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "connections",
 ]
 
@@ -206,6 +221,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "connections.context_processors.org_context",
                 "connections.context_processors.preferences",
+                "connections.context_processors.exports",
             ],
         },
     }
@@ -343,7 +359,12 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Background export files (never served as static files: the download view checks
+    # access). Production may use S3 through django-storages: README, Deployment.
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("FILE_STORAGE_DIR", str(BASE_DIR / "var" / "files"))},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -220,3 +220,17 @@ def host_connection(**overrides: object) -> HostConnection:
         **overrides,
     }
     return HostConnection.model_validate(data)
+
+
+@pytest.fixture(autouse=True)
+def tasks_and_files(settings: Any, tmp_path: Any) -> None:
+    """Background exports run as they are enqueued (django-tasks' immediate backend) and
+    write their files under the test's own folder."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "files")},
+        },
+    }

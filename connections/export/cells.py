@@ -6,9 +6,12 @@ import csv
 import io
 import string
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connections.api import HostConnectionRow
+from connections.query import ListQuery
 
 HEADER = [
     "Host organization ID",
@@ -84,6 +87,25 @@ def cells(row: HostConnectionRow) -> list[str]:
         row.get("active_action_type") or "",
         utc_text(row.get("active_action_updated_at")),
     ]
+
+
+TIME_COLUMNS = frozenset(i for i, label in enumerate(HEADER) if label.endswith("(UTC)"))
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What an export writes for a query: its header, a row's cells, and which of them
+    are times (UTC text, which the .xlsx writes as dates in the user's zone)."""
+
+    header: list[str]
+    cells: Callable[[HostConnectionRow], list[str]]
+    times: frozenset[int]
+
+
+def columns(query: ListQuery) -> Columns:
+    """The one source of every export's header and cells (streamed and background): today
+    every column; the column chooser picks the query's columns here."""
+    return Columns(HEADER, cells, TIME_COLUMNS)
 
 
 def csv_chunk(rows: list[list[str]]) -> bytes:

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +24,9 @@ from itertools import islice
 from django.conf import settings
 
 from connections import api
-from connections.api import HostConnectionRowPage
+from connections.api import HostConnectionRow, HostConnectionRowPage
 from connections.export import progress
-from connections.export.cells import HEADER, cells, csv_chunk
+from connections.export.cells import Columns, columns, csv_chunk
 from connections.export.seen import SeenIds
 from connections.query import ListQuery
 from hostadmin.cache import CacheUnavailable
@@ -73,6 +73,10 @@ class Export:
     _finished: bool = field(default=False, init=False, repr=False)
 
     @property
+    def _columns(self) -> Columns:
+        return columns(self.query)
+
+    @property
     def total(self) -> int:
         return self.first.total_items if self.whole_view else len(self.first.items)
 
@@ -100,17 +104,16 @@ class Export:
             self._report()
             if self._cancelled():  # cancelled while the first page was loading
                 raise ExportCancelled("cancelled by the user")
-            head = ("\ufeff" if self.bom else "").encode() + csv_chunk([HEADER])
+            head = ("\ufeff" if self.bom else "").encode() + csv_chunk([self._columns.header])
             yield head + self._rows(self.first, seen)
             if self.whole_view:
-                for page in self._pages():
+                offsets = range(PAGE, self.total, PAGE)
+                for page in fetch_pages(self.caller, self.query, offsets, self.concurrency):
                     if self._cancelled():
                         raise ExportCancelled("cancelled by the user")
-                    if page.total_items != self.total:
-                        raise ExportAborted("the number of matching rows changed during the export")
+                    check_page_total(page, self.total)
                     yield self._rows(page, seen)
-            if self.written != self.total:
-                raise ExportAborted(f"wrote {self.written} rows of {self.total}")
+            check_complete(self.written, self.total)
             self.outcome = "complete"
         except ExportCancelled:
             self.outcome = "cancelled"
@@ -141,44 +144,66 @@ class Export:
         self.on_finish(self)
 
     def _rows(self, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
-        rows = [cells(r) for r in page.items if seen.add(str(r["host_organization_id"]))]
+        rows = [self._columns.cells(r) for r in fresh_rows(page, seen)]
         self.written += len(rows)
         self._report()
         return csv_chunk(rows)
 
-    def _pages(self) -> Iterator[HostConnectionRowPage]:
-        """Pages 2..n in order. The pool's ``concurrency`` threads keep that many upstream
-        calls in flight; up to twice as many pages are queued ahead, so a page waiting to
-        be written never holds a request slot idle. Memory stays bounded by that window."""
-        offsets = iter(range(PAGE, self.total, PAGE))
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="export")
-        window = 2 * self.concurrency
-        ahead: deque[Future[HostConnectionRowPage]] = deque(
-            self._submit(pool, offset) for offset in islice(offsets, window)
-        )
-        try:
-            while ahead:
-                page = ahead.popleft().result()
-                next_offset = next(offsets, None)
-                if next_offset is not None:
-                    ahead.append(self._submit(pool, next_offset))
-                yield page
-        finally:
-            for future in ahead:
-                future.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, pool: ThreadPoolExecutor, offset: int) -> Future[HostConnectionRowPage]:
-        """The page is fetched in a copy of this thread's context: a pool thread does not
-        inherit it, and the request's id and upstream tally live there."""
+# --- shared with the background export (background.py) ---------------------------------
+
+
+def fetch_pages(
+    caller: api.Caller, query: ListQuery, offsets: Iterable[int], concurrency: int
+) -> Iterator[HostConnectionRowPage]:
+    """The pages at ``offsets``, in order. The pool's ``concurrency`` threads keep that
+    many upstream calls in flight; up to twice as many pages are queued ahead, so a page
+    waiting to be written never holds a request slot idle. Memory stays bounded by that
+    window. Each page is fetched in a copy of this thread's context: a pool thread does
+    not inherit it, and the request's id and upstream tally live there."""
+    todo = iter(offsets)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="export")
+
+    def submit(offset: int) -> Future[HostConnectionRowPage]:
         return pool.submit(
             contextvars.copy_context().run,
             api.list_host_connection_rows,
-            self.caller,
-            self.query,
+            caller,
+            query,
             limit=PAGE,
             offset=offset,
         )
+
+    ahead: deque[Future[HostConnectionRowPage]] = deque(
+        submit(offset) for offset in islice(todo, 2 * concurrency)
+    )
+    try:
+        while ahead:
+            page = ahead.popleft().result()
+            next_offset = next(todo, None)
+            if next_offset is not None:
+                ahead.append(submit(next_offset))
+            yield page
+    finally:
+        for future in ahead:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def fresh_rows(page: HostConnectionRowPage, seen: SeenIds) -> list[HostConnectionRow]:
+    """The page's rows not written before (de-duplicated by host organization id)."""
+    return [r for r in page.items if seen.add(str(r["host_organization_id"]))]
+
+
+def check_page_total(page: HostConnectionRowPage, total: int) -> None:
+    if page.total_items != total:
+        raise ExportAborted("the number of matching rows changed during the export")
+
+
+def check_complete(written: int, total: int) -> None:
+    """The file holds exactly the upstream's total at the start, or the export fails."""
+    if written != total:
+        raise ExportAborted(f"wrote {written} rows of {total}")
 
 
 class ExportStream:
@@ -242,8 +267,6 @@ def start_export(
         progress.release_slot(user_id)
         progress.forget_progress(export_id)
         raise
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", org_label).strip("-").lower()[:60] or "org"
     return Export(
         caller=caller,
         query=query,
@@ -252,7 +275,14 @@ def start_export(
         first=first,
         whole_view=whole_view,
         bom=bom,
-        filename=f"host-connections_{slug}_{stamp}.csv",
+        filename=file_name(org_label, "csv"),
         on_finish=on_finish,
         concurrency=max(1, settings.EXPORT_CONCURRENCY),
     )
+
+
+def file_name(org_label: str, extension: str) -> str:
+    """An export's file name: the context's name and the time it started (UTC)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", org_label).strip("-").lower()[:60] or "org"
+    return f"host-connections_{slug}_{stamp}.{extension}"

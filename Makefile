@@ -27,7 +27,10 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.pip
 install: $(VENV)/.dev
 
 # DEBUG off: anonymous visitors see the plain error pages, never Django's debug page;
-# whitenoise serves static/ from the finders, as in development.
+# whitenoise serves static/ from the finders, as in development. The task worker and the
+# sweep run the background exports (README, Exports in the background).
+DEMO_ENV = DEBUG=0 ALLOWED_HOSTS=127.0.0.1,localhost \
+  UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta
 demo: $(VENV)/.run
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput -v 0
@@ -38,12 +41,10 @@ demo: $(VENV)/.run
 	@echo "  background exports: one task worker (manage.py db_worker) and the sweep."
 	@echo ""
 	@trap 'kill 0' INT TERM; \
-	export DEBUG=0 ALLOWED_HOSTS=127.0.0.1,localhost \
-	  UPSTREAM_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/v1-beta; \
 	$(PY) -m sandbox --port $(SANDBOX_PORT) & \
-	$(PY) manage.py db_worker --interval 1 --worker-id demo & \
-	$(PY) manage.py exports_sweep --every 30 & \
-	$(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 1 --threads 16 \
+	$(DEMO_ENV) $(PY) manage.py db_worker --interval 1 --worker-id demo & \
+	$(DEMO_ENV) $(PY) manage.py exports_sweep --every 30 & \
+	$(DEMO_ENV) $(VENV)/bin/gunicorn hostadmin.wsgi --worker-class gthread --workers 1 --threads 16 \
 	  --timeout 0 --limit-request-line 8190 --bind 127.0.0.1:$(PORT) --access-logfile - & \
 	wait
 

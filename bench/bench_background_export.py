@@ -48,6 +48,7 @@ from harness import (
     memory_kb,
     sandbox,
     site,
+    stop,
     upstream_client,
 )
 
@@ -231,16 +232,6 @@ def kill_run(bench: Bench, rows: int) -> str:
         f"work lost about {killed_after * rate:,.0f} rows (rows fetched after the checkpoint, "
         f"at {rate:,.0f} rows/s; a checkpoint every 5,000 rows)"
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def ok(met: bool) -> str:

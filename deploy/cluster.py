@@ -1,7 +1,8 @@
 """The production topology on loopback, from the files in deploy/: the sandbox upstream,
 N hostadmin instances (gunicorn with deploy/gunicorn.conf.py, started as
-deploy/systemd/hostadmin@.service starts them) and Debian's nginx with
-deploy/nginx/hostadmin.conf, on the machine's PostgreSQL and Redis.
+deploy/systemd/hostadmin@.service starts them), one background export worker and the
+sweep (as hostadmin-worker@.service and hostadmin-sweep.service run them) and Debian's
+nginx with deploy/nginx/hostadmin.conf, on the machine's PostgreSQL and Redis.
 
     python -m deploy.cluster              # make cluster: in the foreground, Ctrl-C stops all
     python -m deploy.cluster nginx-conf --listen 80 --instances 8001,8002 \\

@@ -24,7 +24,7 @@ from connections.export.cells import safe_cell
 from connections.models import BackgroundExport
 from sandbox import Dataset, SandboxApp
 from tests.conftest import sandbox_rows
-from tests.e2e.conftest import PASSWORD, sign_in
+from tests.e2e.conftest import PASSWORD, axe_violations, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +85,7 @@ def test_background_export_csv_in_the_browser(exporter: Page, sandbox: SandboxAp
     assert [r["Host email"] for r in rows] == [safe_cell(w["host_email"]) for w in want]
     page.reload()
     expect(page.locator("#exports-badge")).to_be_hidden()  # downloaded
+    assert axe_violations(page) == []
 
 
 def test_background_export_xlsx_cell_by_cell(exporter: Page, sandbox: SandboxApp) -> None:

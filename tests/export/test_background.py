@@ -521,6 +521,9 @@ def db_worker(worker_id: str) -> None:
     ).run()
 
 
+# The worker closes connections that are not in autocommit (close_old_connections), as a
+# test's transaction is not: on PostgreSQL that would close the test's own connection.
+@pytest.mark.django_db(transaction=True)
 def test_background_resume_through_the_db_worker(
     settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
 ) -> None:

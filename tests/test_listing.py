@@ -306,16 +306,18 @@ def test_export_links_carry_the_query_and_one_export_id() -> None:
     export = make(ListQuery(archived=False, offset=40), total=302).export
     assert export is not None
     assert (export.rows, export.too_big) == (302, False)
-    params = {
-        name: parse_qs(urlsplit(url).query) for name, url in vars(export).items() if "?" in str(url)
-    }
+    links = {"whole": export.whole, "excel": export.excel, "page": export.page}
+    params = {name: parse_qs(urlsplit(link.href).query) for name, link in links.items()}
     assert params["whole"]["archived"] == ["false"]
     assert "scope" not in params["whole"] and "bom" not in params["whole"]
     assert params["page"]["scope"] == ["page"]
     assert params["excel"]["bom"] == ["1"]
     ids = {p["export_id"][0] for p in params.values()}
     assert len(ids) == 1
-    assert export.progress == f"/connections/export/{ids.pop()}/progress/"
+    for name, link in links.items():  # the POST that asks first: the same export, no id
+        start = urlsplit(link.start)
+        assert start.path == "/connections/export/start/"
+        assert {**parse_qs(start.query), "export_id": list(ids)} == params[name]
 
 
 def test_export_too_big_above_the_cap(settings) -> None:

@@ -15,7 +15,7 @@ from django_htmx.http import push_url, reswap, retarget
 
 from connections import api, context, links, presenters, selectors, targets
 from connections.context import OrgContext
-from connections.listing import ConnectionList, ViewsPanel, views_panel
+from connections.listing import ConnectionList, ViewsPanel, exports_panel, views_panel
 from connections.models import SavedView
 from connections.query import ListQuery, PageParams, ParsedQuery
 from connections.views.access import htmx_fragment, render_page, with_org_context
@@ -32,8 +32,8 @@ LIST_TEMPLATE = "connections/list.html"
 def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBase:
     if not request.GET and (default_url := _default_view_url(request)):
         return redirect(default_url)
-    parsed = ListQuery.parse(request.GET)
-    view = selectors.saved_view_get(user=request.user, view_id=PageParams.parse(request.GET).view)
+    parsed, user = ListQuery.parse(request.GET), request.user
+    view = selectors.saved_view_get(user=user, view_id=PageParams.parse(request.GET).view)
     listing = ConnectionList.load(
         ctx,
         parsed.query,
@@ -43,8 +43,8 @@ def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBa
     )
     partial = _partial(request, parsed)
     data: dict[str, object] = {"listing": listing, "oob": partial == "results"}
-    if partial != "results":  # the saved-views panel does not change with the filters
-        data["panel"] = _views_panel(request, view)
+    if partial != "results":  # the saved-views and exports panels stay as the filters change
+        data.update(panel=_views_panel(request, view), exports=exports_panel(user_id=user.pk))
     template = f"{LIST_TEMPLATE}#{partial}" if partial else LIST_TEMPLATE
     response = render_page(request, template, data, listing.api_error)
     return _htmx_headers(request, response, listing, partial)

@@ -55,7 +55,17 @@
   // is the export's progress region plus an "hostadmin:download" event naming the
   // download, which the page then follows (a CSV attachment: the page stays). A refusal
   // shown in place can be dismissed; the keyboard focus goes back to the export buttons.
+  // When an export ends, its Cancel button gives way to Retry and Dismiss: the keyboard
+  // focus, if it was on Cancel, moves to the first of them.
   function exportDownloads() {
+    document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+      var box = event.detail && event.detail.target;
+      if (!box || !box.classList.contains("export-actions") || !box.contains(document.activeElement)) { return; }
+      setTimeout(function () {
+        var next = box.querySelector("button");
+        if (next) { next.focus(); }
+      }, 0);
+    });
     document.body.addEventListener("hostadmin:download", function (event) {
       var url = event.detail && event.detail.url;
       if (typeof url === "string" && /^\/[^\/\\]/.test(url)) { window.location.assign(url); }

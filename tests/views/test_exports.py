@@ -260,7 +260,8 @@ def test_export_start_over_the_limit_refused_in_place(
     assert response["Retry-After"] == "5"
     assert "HX-Trigger" not in response  # no download
     body = response.content.decode()
-    assert '<li class="export-item export-refused" role="alert">' in body
+    assert '<li class="export-item export-refused">' in body
+    assert '<p class="error" role="alert"><strong>The export did not start.</strong>' in body
     assert "You already have 1 exports running" in body
     assert "<html" not in body  # a fragment for the exports panel, not a page
     # "This page only" never counts against the limit.

@@ -20,14 +20,28 @@ from connections.models import SavedView
 from connections.query import ListQuery
 
 
-def list_url(ctx: OrgContext, query: ListQuery | None = None, view_id: int | None = None) -> str:
-    """The canonical, bookmarkable URL of a list view: context first, then the query."""
+def list_url(
+    ctx: OrgContext,
+    query: ListQuery | None = None,
+    view_id: int | None = None,
+    *,
+    unsaved: str = "",
+) -> str:
+    """The canonical, bookmarkable URL of a list view: context first, then the query;
+    ``unsaved`` is the modified saved view this link leaves (``leaving_url``)."""
     params: list[tuple[str, str]] = [("ctx", ctx.key)]
     if view_id is not None:
         params.append(("view", str(view_id)))
     if query is not None:
         params += query.to_params()
-    return f"{_list_path()}?{urlencode(params)}"
+    return leaving_url(f"{_list_path()}?{urlencode(params)}", unsaved)
+
+
+def leaving_url(url: str, unsaved: str) -> str:
+    """``url`` (a list URL), carrying ``unsaved``, the query string of the modified saved
+    view it leaves, so that page can lead back to those changes (without JavaScript: with
+    it, the links include the page's current state as they are followed)."""
+    return f"{url}&{urlencode([('unsaved', unsaved)])}" if unsaved else url
 
 
 @cache

@@ -124,6 +124,9 @@ class ConnectionList:
         self.ctx_label = ctx.describe(target_label)  # "Demo Lender → Northwind Credit"
         self._view_id = view.pk if view is not None else None  # kept by every list link
         self.canonical_url = self._url(query)
+        # What a link that leaves this page carries when the saved view is modified, so the
+        # next page can lead back to these unsaved changes (PageParams.unsaved).
+        self.unsaved_state = self.canonical_url.partition("?")[2] if self.view_modified else ""
         self.reset_url = links.list_url(ctx)
         self.own_org_url = links.list_url(ctx.own)  # the way out of a refused target
         self.columns = self._columns()
@@ -288,10 +291,19 @@ class PanelView:
     url: str | None  # None: its context is gone, or the user lost access to it
     active: bool = False
     invalid: bool = False  # some of its saved filters are no longer valid
+    href: str | None = None  # ``url``, leading back to the page's unsaved changes, if any
 
     @property
     def unavailable(self) -> bool:
         return self.url is None
+
+
+@dataclass(frozen=True)
+class UnsavedChanges:
+    """The modified saved view the user left for this page: the panel leads back to it."""
+
+    name: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -301,18 +313,28 @@ class ViewsPanel:
 
 
 def views_panel(
-    *, user: object, clients: Collection[ApiClient], active: SavedView | None
+    *, user: object, clients: Collection[ApiClient], active: SavedView | None, unsaved: str = ""
 ) -> ViewsPanel:
-    """The user's saved views (marked when unusable) and those shared with them."""
+    """The user's saved views (marked when unusable) and those shared with them;
+    ``unsaved``: the page's modified state, which their links carry (``leaving_url``)."""
     allowed = {c.pk for c in clients}
     own, shared_with_me = selectors.saved_view_list_panel(user=user, clients=clients)
+
+    def leaving(url: str | None) -> str | None:
+        return links.leaving_url(url, unsaved) if url else None
+
     mine = []
     for view in own:
         parsed = ListQuery.from_querystring(view.query)
         url = links.saved_view_url(view, parsed.query) if view.api_client_id in allowed else None
         is_active = active is not None and active.pk == view.pk
-        mine.append(PanelView(view, url, active=is_active, invalid=not parsed.is_clean))
-    shared = [PanelView(v, links.saved_view_url(v)) for v in shared_with_me]
+        valid = parsed.is_clean
+        mine.append(PanelView(view, url, is_active, not valid, leaving(url)))
+    shared = [
+        PanelView(v, url, href=leaving(url))
+        for v in shared_with_me
+        for url in [links.saved_view_url(v)]
+    ]
     return ViewsPanel(mine, shared)
 
 

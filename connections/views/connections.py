@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import parse_qs
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBase
@@ -14,8 +15,14 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, reswap, retarget
 
 from connections import api, context, links, presenters, selectors, targets
-from connections.context import OrgContext
-from connections.listing import ConnectionList, ViewsPanel, exports_panel, views_panel
+from connections.context import ContextDenied, OrgContext
+from connections.listing import (
+    ConnectionList,
+    UnsavedChanges,
+    ViewsPanel,
+    exports_panel,
+    views_panel,
+)
 from connections.models import SavedView
 from connections.query import ListQuery, PageParams, ParsedQuery
 from connections.views.access import htmx_fragment, render_page, with_org_context
@@ -32,8 +39,8 @@ LIST_TEMPLATE = "connections/list.html"
 def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBase:
     if not request.GET and (default_url := _default_view_url(request)):
         return redirect(default_url)
-    parsed, user = ListQuery.parse(request.GET), request.user
-    view = selectors.saved_view_get(user=user, view_id=PageParams.parse(request.GET).view)
+    parsed, page, user = ListQuery.parse(request.GET), PageParams.parse(request.GET), request.user
+    view = selectors.saved_view_get(user=user, view_id=page.view)
     listing = ConnectionList.load(
         ctx,
         parsed.query,
@@ -44,7 +51,9 @@ def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBa
     partial = _partial(request, parsed)
     data: dict[str, object] = {"listing": listing, "oob": partial == "results"}
     if partial != "results":  # the saved-views and exports panels stay as the filters change
-        data.update(panel=_views_panel(request, view), exports=exports_panel(user_id=user.pk))
+        panel = _views_panel(request, view, listing.unsaved_state)
+        data.update(panel=panel, exports=exports_panel(user_id=user.pk))
+        data["unsaved"] = _unsaved_changes(request, page.unsaved, listing)
     template = f"{LIST_TEMPLATE}#{partial}" if partial else LIST_TEMPLATE
     response = render_page(request, template, data, listing.api_error)
     return _htmx_headers(request, response, listing, partial)
@@ -82,11 +91,33 @@ def _htmx_headers(
     return response
 
 
-def _views_panel(request: HtmxHttpRequest, active: SavedView | None) -> ViewsPanel:
+def _unsaved_changes(
+    request: HtmxHttpRequest, left: str, listing: ConnectionList
+) -> UnsavedChanges | None:
+    """The modified saved view the user left for this page (``left``: that list's query
+    string, from the link that left it), if it is the user's own, in a context they may
+    still use, and still differs from what is saved: the panel leads back to it."""
+    view = selectors.saved_view_get(
+        user=request.user, view_id=PageParams.from_querystring(left).view
+    )
+    key = parse_qs(left).get("ctx", [""])[0]
+    try:
+        ctx = context.from_key(request, key) if view is not None else None
+    except ContextDenied:
+        return None
+    query = ListQuery.from_querystring(left).query
+    if ctx is None or view is None or view.query == query.saved_querystring():
+        return None
+    url = links.list_url(ctx, query, view.pk)
+    return None if url == listing.canonical_url else UnsavedChanges(view.name, url)
+
+
+def _views_panel(request: HtmxHttpRequest, active: SavedView | None, unsaved: str) -> ViewsPanel:
     return views_panel(
         user=request.user,
         clients=context.usable_clients(request),
         active=active,
+        unsaved=unsaved,
     )
 
 

@@ -304,6 +304,7 @@ class UnsavedChanges:
 
     name: str
     url: str
+    left: str = ""  # the link's ``unsaved`` parameter, kept in the page's address
 
 
 @dataclass(frozen=True)

@@ -50,13 +50,14 @@ def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBa
     )
     partial = _partial(request, parsed)
     data: dict[str, object] = {"listing": listing, "oob": partial == "results"}
-    if partial != "results":  # the saved-views and exports panels stay as the filters change
+    unsaved = None
+    if partial != "results":  # the saved-views and exports panels stay as filters change
+        unsaved = _unsaved_changes(request, page.unsaved, listing)
         panel = _views_panel(request, view, listing.unsaved_state)
-        data.update(panel=panel, exports=exports_panel(user_id=user.pk))
-        data["unsaved"] = _unsaved_changes(request, page.unsaved, listing)
+        data.update(panel=panel, exports=exports_panel(user_id=user.pk), unsaved=unsaved)
     template = f"{LIST_TEMPLATE}#{partial}" if partial else LIST_TEMPLATE
     response = render_page(request, template, data, listing.api_error)
-    return _htmx_headers(request, response, listing, partial)
+    return _htmx_headers(request, response, listing, partial, unsaved)
 
 
 def _default_view_url(request: HtmxHttpRequest) -> str | None:
@@ -78,13 +79,18 @@ def _partial(request: HtmxHttpRequest, parsed: ParsedQuery) -> str | None:
 
 
 def _htmx_headers(
-    request: HtmxHttpRequest, response: HttpResponse, listing: ConnectionList, partial: str | None
+    request: HtmxHttpRequest,
+    response: HttpResponse,
+    listing: ConnectionList,
+    partial: str | None,
+    unsaved: UnsavedChanges | None,
 ) -> HttpResponse:
-    """htmx puts the canonical URL in the address bar; a results request answered with
-    the whole content region (messages about bad input) is told to swap that instead."""
+    """htmx puts the canonical URL in the address bar (with the unsaved changes the page
+    leads back to, so a reload still does); a results request answered with the whole
+    content region (messages about bad input) is told to swap that instead."""
     if partial is None:
         return response
-    push_url(response, listing.canonical_url)
+    push_url(response, links.leaving_url(listing.canonical_url, unsaved.left if unsaved else ""))
     if request.htmx.target == "results" and partial == "content":
         retarget(response, "#content")
         reswap(response, "outerHTML")
@@ -109,7 +115,7 @@ def _unsaved_changes(
     if ctx is None or view is None or view.query == query.saved_querystring():
         return None
     url = links.list_url(ctx, query, view.pk)
-    return None if url == listing.canonical_url else UnsavedChanges(view.name, url)
+    return None if url == listing.canonical_url else UnsavedChanges(view.name, url, left)
 
 
 def _views_panel(request: HtmxHttpRequest, active: SavedView | None, unsaved: str) -> ViewsPanel:

@@ -1062,6 +1062,10 @@ def test_leaving_modified_view_next_page_leads_back(
     assert f'<a class="btn" href="{back}" hx-get="{back}"' in html
     assert "Back to your unsaved changes" in html
     assert "Ignored unknown parameter" not in html
+    # For htmx (a panel link), the address keeps the way back, so a reload shows it again.
+    url = f"/connections/?ctx={demo_client.pk}&view={other.pk}&archived=true&{unsaved(left)}"
+    response = alice.get(url, **hx(HTTP_HX_TARGET="content"))
+    assert response["HX-Push-Url"] == url
 
 
 @pytest.mark.parametrize("case", ["not modified", "not mine", "no access", "bad ctx", "here"])

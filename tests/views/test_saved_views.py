@@ -1028,7 +1028,7 @@ def test_leaving_modified_view_links_carry_its_state(
     state = f"ctx={demo_client.pk}&amp;view={acme.pk}&amp;search_text=Acme&amp;archived=false"
     expected = f'name="unsaved" form="ctx-switcher" value="{state}">'
     assert unsaved_input(html).endswith(expected)
-    assert '<form id="ctx-switcher"' in html  # the header's switcher posts it
+    assert '<form class="ctx-switcher" id="ctx-switcher"' in html  # the switcher posts it
     link = re.search(rf'<a href="([^"]+)" hx-get="[^"]+view={other.pk}[^"]*"', html)
     assert link, "no link to the other view"
     assert params_of(link[1].replace("&amp;", "&"))["unsaved"] == [modified]

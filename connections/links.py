@@ -20,14 +20,28 @@ from connections.models import SavedView
 from connections.query import ListQuery
 
 
-def list_url(ctx: OrgContext, query: ListQuery | None = None, view_id: int | None = None) -> str:
-    """The canonical, bookmarkable URL of a list view: context first, then the query."""
+def list_url(
+    ctx: OrgContext,
+    query: ListQuery | None = None,
+    view_id: int | None = None,
+    *,
+    unsaved: str = "",
+) -> str:
+    """The canonical, bookmarkable URL of a list view: context first, then the query;
+    ``unsaved`` is the modified saved view this link leaves (``leaving_url``)."""
     params: list[tuple[str, str]] = [("ctx", ctx.key)]
     if view_id is not None:
         params.append(("view", str(view_id)))
     if query is not None:
         params += query.to_params()
-    return f"{_list_path()}?{urlencode(params)}"
+    return leaving_url(f"{_list_path()}?{urlencode(params)}", unsaved)
+
+
+def leaving_url(url: str, unsaved: str) -> str:
+    """``url`` (a list URL), carrying ``unsaved``, the query string of the modified saved
+    view it leaves, so that page can lead back to those changes (without JavaScript: with
+    it, the links include the page's current state as they are followed)."""
+    return f"{url}&{urlencode([('unsaved', unsaved)])}" if unsaved else url
 
 
 @cache
@@ -84,26 +98,50 @@ def _detail_path_parts() -> tuple[str, str]:
     return before, after
 
 
-def export_url(
+def export_params(
     ctx: OrgContext,
     query: ListQuery,
     *,
-    export_id: str,
     scope: Literal["all", "page"] = "all",
     bom: bool = False,
+    view_id: int | None = None,
 ) -> str:
-    """The CSV download of a view (``scope="page"``: of the page shown only)."""
-    params = [("ctx", ctx.key), *query.to_params()]
+    """The query string of one export of a view (``scope="page"``: of the page shown
+    only); ``view_id`` is the saved view it was asked from (a refusal leads back to it).
+    Stored with the export's progress, so a failed export can be asked for again."""
+    params = [("ctx", ctx.key)]
+    if view_id is not None:
+        params.append(("view", str(view_id)))
+    params += query.to_params()
     if scope == "page":
         params.append(("scope", "page"))
     if bom:
         params.append(("bom", "1"))
-    params.append(("export_id", export_id))
-    return f"{reverse('connections:export')}?{urlencode(params)}"
+    return urlencode(params)
 
 
-def export_progress_url(export_id: str) -> str:
-    return reverse("connections:export_progress", args=[export_id])
+def export_url(params: str, export_id: str) -> str:
+    """The CSV download itself (a GET: the link that works without JavaScript)."""
+    return f"{reverse('connections:export')}?{params}&{urlencode([('export_id', export_id)])}"
+
+
+def export_start_url(params: str) -> str:
+    """Where the list page's export button first asks (a POST) whether the export may
+    start: the answer is its progress region, or the reason it may not, in place."""
+    return f"{reverse('connections:export_start')}?{params}"
+
+
+def export_progress_url(export_id: str, polls: int | None = None) -> str:
+    url = reverse("connections:export_progress", args=[export_id])
+    return url if polls is None else f"{url}?{urlencode([('polls', polls)])}"
+
+
+def export_cancel_url(export_id: str) -> str:
+    return reverse("connections:export_cancel", args=[export_id])
+
+
+def export_dismiss_url(export_id: str) -> str:
+    return reverse("connections:export_dismiss", args=[export_id])
 
 
 def background_export_start_url(ctx: OrgContext, query: ListQuery) -> str:

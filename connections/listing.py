@@ -7,15 +7,17 @@ of the saved view the page was opened as. Every URL comes from ``connections.lin
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any, Literal
 
 from django.conf import settings
 from django.utils import timezone
 
-from connections import api, links, presenters, selectors
+from connections import api, export, links, presenters, selectors
 from connections.context import OrgContext
 from connections.models import ApiClient, SavedView
 from connections.presenters import Row
@@ -66,14 +68,19 @@ class Pager:
 
 
 @dataclass(frozen=True)
+class ExportLink:
+    href: str  # the download itself (GET): what a browser without JavaScript follows
+    start: str  # where the button first asks, by POST, whether the export may start
+
+
+@dataclass(frozen=True)
 class ExportLinks:
     rows: int
     cap: int
     too_big: bool  # more rows than one export may have: only "this page" is offered
-    whole: str
-    excel: str  # with a byte-order mark
-    page: str
-    progress: str
+    whole: ExportLink
+    excel: ExportLink  # with a byte-order mark
+    page: ExportLink
 
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -117,6 +124,9 @@ class ConnectionList:
         self.ctx_label = ctx.describe(target_label)  # "Demo Lender → Northwind Credit"
         self._view_id = view.pk if view is not None else None  # kept by every list link
         self.canonical_url = self._url(query)
+        # What a link that leaves this page carries when the saved view is modified, so the
+        # next page can lead back to these unsaved changes (PageParams.unsaved).
+        self.unsaved_state = self.canonical_url.partition("?")[2] if self.view_modified else ""
         self.reset_url = links.list_url(ctx)
         self.own_org_url = links.list_url(ctx.own)  # the way out of a refused target
         self.columns = self._columns()
@@ -237,15 +247,20 @@ class ConnectionList:
         )
 
     def _export(self, total: int) -> ExportLinks:
-        ctx, query, export_id = self.ctx, self.query, uuid.uuid4().hex  # app.js: one a click
+        ctx, query, view_id = self.ctx, self.query, self._view_id
+        export_id = uuid.uuid4().hex  # without JavaScript; with it, export_start makes one
+
+        def link(scope: Literal["all", "page"] = "all", bom: bool = False) -> ExportLink:
+            params = links.export_params(ctx, query, scope=scope, bom=bom, view_id=view_id)
+            return ExportLink(links.export_url(params, export_id), links.export_start_url(params))
+
         return ExportLinks(
             rows=total,
             cap=settings.EXPORT_MAX_ROWS,
             too_big=total > settings.EXPORT_MAX_ROWS,
-            whole=links.export_url(ctx, query, export_id=export_id),
-            excel=links.export_url(ctx, query, export_id=export_id, bom=True),
-            page=links.export_url(ctx, query, export_id=export_id, scope="page"),
-            progress=links.export_progress_url(export_id),
+            whole=link(),
+            excel=link(bom=True),
+            page=link(scope="page"),
         )
 
 
@@ -279,10 +294,20 @@ class PanelView:
     url: str | None  # None: its context is gone, or the user lost access to it
     active: bool = False
     invalid: bool = False  # some of its saved filters are no longer valid
+    href: str | None = None  # ``url``, leading back to the page's unsaved changes, if any
 
     @property
     def unavailable(self) -> bool:
         return self.url is None
+
+
+@dataclass(frozen=True)
+class UnsavedChanges:
+    """The modified saved view the user left for this page: the panel leads back to it."""
+
+    name: str
+    url: str
+    left: str = ""  # the link's ``unsaved`` parameter, kept in the page's address
 
 
 @dataclass(frozen=True)
@@ -292,16 +317,117 @@ class ViewsPanel:
 
 
 def views_panel(
-    *, user: object, clients: Collection[ApiClient], active: SavedView | None
+    *, user: object, clients: Collection[ApiClient], active: SavedView | None, unsaved: str = ""
 ) -> ViewsPanel:
-    """The user's saved views (marked when unusable) and those shared with them."""
+    """The user's saved views (marked when unusable) and those shared with them;
+    ``unsaved``: the page's modified state, which their links carry (``leaving_url``)."""
     allowed = {c.pk for c in clients}
     own, shared_with_me = selectors.saved_view_list_panel(user=user, clients=clients)
+
+    def leaving(url: str | None) -> str | None:
+        return links.leaving_url(url, unsaved) if url else None
+
     mine = []
     for view in own:
         parsed = ListQuery.from_querystring(view.query)
         url = links.saved_view_url(view, parsed.query) if view.api_client_id in allowed else None
         is_active = active is not None and active.pk == view.pk
-        mine.append(PanelView(view, url, active=is_active, invalid=not parsed.is_clean))
-    shared = [PanelView(v, links.saved_view_url(v)) for v in shared_with_me]
+        valid = parsed.is_clean
+        mine.append(PanelView(view, url, is_active, not valid, leaving(url)))
+    shared = [
+        PanelView(v, url, href=leaving(url))
+        for v in shared_with_me
+        for url in [links.saved_view_url(v)]
+    ]
     return ViewsPanel(mine, shared)
+
+
+# --- the exports panel -------------------------------------------------------------------
+
+MAX_WAIT_POLLS = 20  # polls of 0.5 s for an export to start before giving up
+START_WAIT_SECONDS = 10  # the same wait, for an export listed after a reload
+ANNOUNCE_EVERY = 10  # polls: a screen reader hears a running export's progress every 5 s
+SHOWN_SECONDS = 30 * 60  # a finished export stays listed this long (or until dismissed)
+
+
+@dataclass(frozen=True)
+class ExportStatus:
+    """One export as its progress region shows it. ``state``: "preparing" (the total is
+    not known yet), "running", "complete", "cancelled", "failed" or "missing" (it never
+    started)."""
+
+    export_id: str
+    state: str
+    written: int = 0
+    total: int | None = None
+    bytes: int = 0
+    reason: str = ""
+    label: str = ""
+    retry_url: str | None = None
+    polls: int = 0
+
+    @property
+    def polling(self) -> bool:
+        return self.state in ("preparing", "running")
+
+    @property
+    def progress_url(self) -> str:
+        return links.export_progress_url(self.export_id, self.polls + 1)
+
+    @property
+    def cancel_url(self) -> str:
+        return links.export_cancel_url(self.export_id)
+
+    @property
+    def dismiss_url(self) -> str:
+        return links.export_dismiss_url(self.export_id)
+
+    @property
+    def announce(self) -> bool:
+        """Whether this answer to a poll is read out (the live region is throttled): the
+        first poll, every ANNOUNCE_EVERY-th after it while it runs, and the end (when
+        polling stops)."""
+        return (self.polls - 1) % ANNOUNCE_EVERY == 0 or not self.polling
+
+
+def export_status(
+    export_id: str, entry: dict[str, Any] | None, *, polls: int = 0, now: float | None = None
+) -> ExportStatus:
+    """What one export's progress entry (progress.py; None when there is none, or it is
+    someone else's) shows, ``polls`` answers after its region appeared."""
+    now = time.time() if now is None else now
+    if entry is None:
+        return ExportStatus(export_id, "preparing" if polls < MAX_WAIT_POLLS else "missing")
+    state, total = entry.get("state", "failed"), entry.get("total")
+    reason = entry.get("reason") or ""
+    if state == "starting":  # asked for; its download has not started yet
+        waited = now - (entry.get("started") or now)
+        state = "preparing" if waited < START_WAIT_SECONDS and polls < MAX_WAIT_POLLS else "missing"
+    elif state == "running" and now - (entry.get("updated") or now) > settings.EXPORT_SLOT_SECONDS:
+        state, reason = "failed", "the export stopped answering"  # its worker was stopped
+    elif state == "running" and total is None:
+        state = "preparing"
+    params = entry.get("params")
+    return ExportStatus(
+        export_id,
+        state,
+        written=entry.get("written", 0),
+        total=total,
+        bytes=entry.get("bytes", 0),
+        reason=reason,
+        label=entry.get("label", ""),
+        retry_url=links.export_start_url(params) if params else None,
+        polls=polls,
+    )
+
+
+def exports_panel(*, user_id: int, now: float | None = None) -> list[ExportStatus]:
+    """The user's exports (from any tab): running ones, and those that ended in the last
+    SHOWN_SECONDS, oldest first."""
+    now = time.time() if now is None else now
+    shown = []
+    for export_id, entry in export.recent_exports(user_id):
+        ended = entry.get("ended")
+        if ended is None or now - ended < SHOWN_SECONDS:
+            shown.append(export_status(export_id, entry, now=now))
+    return shown

@@ -36,6 +36,7 @@ ORDER_FIELDS: tuple[OrderBy, ...] = get_args(OrderBy)
 ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
 PAGE_SIZES = (20, 50, 100)
 MAX_SEARCH = 255
+MAX_UNSAVED = 2000  # a list URL's query string: context, view and filters
 
 LABELS: dict[str, str] = {
     "host_name": "Host name",
@@ -290,6 +291,7 @@ class PageParams:
     bom: bool = False  # export: a byte-order mark, so Excel reads UTF-8
     export_id: str = ""  # export: the download's own id (its progress, its cancel button)
     polls: int = 0  # export progress: how often the page has asked
+    unsaved: str = ""  # list: the modified saved view just left (its list URL's query string)
 
     @classmethod
     def parse(cls, params: QueryDictLike | Mapping[str, Sequence[str]]) -> PageParams:
@@ -306,6 +308,7 @@ class PageParams:
             bom=first("bom") == "1",
             export_id=first("export_id"),
             polls=_poll_count(parse_int(first("polls"))),
+            unsaved=first("unsaved")[:MAX_UNSAVED],  # parsed again, and checked, by its reader
         )
 
     @classmethod

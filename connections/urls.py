@@ -53,6 +53,7 @@ urlpatterns = [
         name="detail_hex",
     ),
     path("connections/export.csv", exports.export_csv, name="export"),
+    path("connections/export/start/", exports.export_start, name="export_start"),
     path(
         "connections/export/<export_id:export_id>/progress/",
         exports.export_progress,
@@ -62,6 +63,11 @@ urlpatterns = [
         "connections/export/<export_id:export_id>/cancel/",
         exports.export_cancel,
         name="export_cancel",
+    ),
+    path(
+        "connections/export/<export_id:export_id>/dismiss/",
+        exports.export_dismiss,
+        name="export_dismiss",
     ),
     path("context/", org_context.switch_context, name="switch_context"),
     path("context/targets/", org_context.target_options, name="target_options"),

@@ -82,10 +82,20 @@ def test_detail_urls_of_a_page_differ_by_id_only() -> None:
 def test_export_url_carries_context_query_and_export_id(
     options: dict[str, object], extra: list[tuple[str, str]]
 ) -> None:
-    url = links.export_url(SELF, ListQuery(archived=False), export_id="ab" * 16, **options)  # type: ignore[arg-type]
+    export = links.export_params(SELF, ListQuery(archived=False), **options)  # type: ignore[arg-type]
+    url = links.export_url(export, "ab" * 16)
     assert urlsplit(url).path == "/connections/export.csv"
     assert params(url) == [("ctx", "3"), ("archived", "false"), *extra, ("export_id", "ab" * 16)]
+    start = links.export_start_url(export)
+    assert urlsplit(start).path == "/connections/export/start/"
+    assert params(start) == [("ctx", "3"), ("archived", "false"), *extra]
+
+
+def test_export_params_keep_the_saved_view() -> None:
+    export = links.export_params(SELF, ListQuery(limit=50), scope="page", view_id=12)
+    assert export == "ctx=3&view=12&limit=50&scope=page"
 
 
 def test_export_progress_url() -> None:
     assert links.export_progress_url("ab" * 16) == f"/connections/export/{'ab' * 16}/progress/"
+    assert links.export_progress_url("ab" * 16, 3).endswith("/progress/?polls=3")

@@ -13,7 +13,16 @@ from django.core.paginator import Paginator
 from connections import api
 from connections.api import HostConnectionPage
 from connections.context import OrgContext
-from connections.listing import ConnectionList, Pager, page_numbers
+from connections.export import progress
+from connections.listing import (
+    SHOWN_SECONDS,
+    START_WAIT_SECONDS,
+    ConnectionList,
+    Pager,
+    export_status,
+    exports_panel,
+    page_numbers,
+)
 from connections.models import ApiClient, SavedView
 from connections.query import ListQuery
 from tests.conftest import NOW, host_connection
@@ -294,16 +303,18 @@ def test_export_links_carry_the_query_and_one_export_id() -> None:
     export = make(ListQuery(archived=False, offset=40), total=302).export
     assert export is not None
     assert (export.rows, export.too_big) == (302, False)
-    params = {
-        name: parse_qs(urlsplit(url).query) for name, url in vars(export).items() if "?" in str(url)
-    }
+    links = {"whole": export.whole, "excel": export.excel, "page": export.page}
+    params = {name: parse_qs(urlsplit(link.href).query) for name, link in links.items()}
     assert params["whole"]["archived"] == ["false"]
     assert "scope" not in params["whole"] and "bom" not in params["whole"]
     assert params["page"]["scope"] == ["page"]
     assert params["excel"]["bom"] == ["1"]
     ids = {p["export_id"][0] for p in params.values()}
     assert len(ids) == 1
-    assert export.progress == f"/connections/export/{ids.pop()}/progress/"
+    for name, link in links.items():  # the POST that asks first: the same export, no id
+        start = urlsplit(link.start)
+        assert start.path == "/connections/export/start/"
+        assert {**parse_qs(start.query), "export_id": list(ids)} == params[name]
 
 
 def test_export_too_big_above_the_cap(settings) -> None:
@@ -341,3 +352,55 @@ def test_context_label_and_the_way_to_the_own_organization() -> None:
     assert listing.ctx_label == "Demo Lender → Quiet Bank"
     assert listing.own_org_url == "/connections/?ctx=3"
     assert listing.reset_url == f"/connections/?ctx=3.{target}"
+
+
+# --- the exports panel ----------------------------------------------------------------
+
+AT = 1_800_000_000.0
+EXPORT_ID = "ab" * 16
+
+
+@pytest.mark.parametrize(
+    ("entry", "polls", "state"),
+    [
+        (None, 0, "preparing"),  # not started yet (or someone else's: the same)
+        (None, 20, "missing"),
+        ({"state": "starting", "started": AT - 1}, 1, "preparing"),
+        ({"state": "starting", "started": AT - START_WAIT_SECONDS - 1}, 0, "missing"),
+        ({"state": "running", "total": None, "written": 0}, 3, "preparing"),  # never 0 of 0
+        ({"state": "running", "total": 300, "written": 100, "updated": AT - 1}, 3, "running"),
+        ({"state": "running", "total": 300, "written": 100, "updated": AT - 61}, 3, "failed"),
+        ({"state": "complete", "total": 300, "written": 300}, 3, "complete"),
+    ],
+)
+def test_export_status_states(entry: dict | None, polls: int, state: str) -> None:
+    status = export_status(EXPORT_ID, entry, polls=polls, now=AT)
+    assert status.state == state
+    assert status.polling is (state in ("preparing", "running"))
+    if state == "failed":
+        assert status.reason == "the export stopped answering"
+
+
+def test_export_status_announced_first_every_tenth_and_at_the_end() -> None:
+    running = {"state": "running", "total": 3000, "written": 100, "updated": AT}
+    heard = [p for p in range(0, 31) if export_status(EXPORT_ID, running, polls=p, now=AT).announce]
+    assert heard == [1, 11, 21]
+    done = {"state": "complete", "total": 3000, "written": 3000}
+    assert export_status(EXPORT_ID, done, polls=7, now=AT).announce
+
+
+def test_export_status_retry_asks_again_with_the_same_params() -> None:
+    failed = {"state": "failed", "total": None, "reason": "busy", "params": "ctx=3&scope=page"}
+    status = export_status(EXPORT_ID, failed, now=AT)
+    assert status.retry_url == "/connections/export/start/?ctx=3&scope=page"
+    assert export_status(EXPORT_ID, {"state": "failed"}, now=AT).retry_url is None
+
+
+def test_exports_panel_hides_exports_that_ended_long_ago() -> None:
+    ids = [uuid.uuid4().hex for _ in range(3)]
+    progress.write_progress(ids[0], 9, 10, 10, "complete", ended=AT - SHOWN_SECONDS - 1)
+    progress.write_progress(ids[1], 9, 10, 10, "complete", ended=AT - 5)
+    progress.write_progress(ids[2], 9, 5, 10, "running", updated=AT)
+    for export_id in ids:
+        progress.remember_export(export_id, 9)
+    assert [s.export_id for s in exports_panel(user_id=9, now=AT)] == ids[1:]

@@ -5,7 +5,11 @@ the cache) and ``stream`` (the streamed download). The views use the names below
 from connections.export.cells import HEADER, cells, csv_chunk, safe_cell
 from connections.export.progress import (
     export_id_free,
+    forget_export,
+    mark_refused,
+    mark_requested,
     progress_of,
+    recent_exports,
     request_cancel,
     valid_export_id,
 )
@@ -17,6 +21,7 @@ from connections.export.stream import (
     ExportCancelled,
     ExportRefused,
     ExportStream,
+    export_check,
     start_export,
 )
 
@@ -31,8 +36,13 @@ __all__ = [
     "SeenIds",
     "cells",
     "csv_chunk",
+    "export_check",
     "export_id_free",
+    "forget_export",
+    "mark_refused",
+    "mark_requested",
     "progress_of",
+    "recent_exports",
     "request_cancel",
     "safe_cell",
     "start_export",

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 
 from django.conf import settings
 
@@ -67,9 +68,14 @@ class Export:
     filename: str
     on_finish: Callable[[Export], None] = lambda e: None
     concurrency: int = 4
+    holds_slot: bool = True  # a whole-view export counts against EXPORTS_PER_USER
+    details: dict[str, Any] = field(default_factory=dict)  # label, params: progress.py
     written: int = 0
+    bytes_sent: int = 0
     outcome: str = "running"
+    reason: str = ""  # why it failed
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
     _finished: bool = field(default=False, init=False, repr=False)
 
     @property
@@ -85,10 +91,22 @@ class Export:
         return int((time.monotonic() - self.started) * 1000)
 
     def _report(self) -> None:
+        now = time.time()
         progress.write_progress(
-            self.export_id, self.user_id, self.written, self.total, self.outcome
+            self.export_id,
+            self.user_id,
+            self.written,
+            self.total,
+            self.outcome,
+            bytes=self.bytes_sent,
+            reason=self.reason,
+            started=self.started_at,
+            updated=now,
+            ended=None if self.outcome == "running" else now,
+            **self.details,
         )
-        progress.keep_slot(self.user_id)
+        if self.holds_slot:
+            progress.keep_slot(self.user_id)
 
     def _cancelled(self) -> bool:
         return progress.cancel_requested(self.export_id)
@@ -105,25 +123,25 @@ class Export:
             if self._cancelled():  # cancelled while the first page was loading
                 raise ExportCancelled("cancelled by the user")
             head = ("\ufeff" if self.bom else "").encode() + csv_chunk([self._columns.header])
-            yield head + self._rows(self.first, seen)
+            yield self._sent(head, self.first, seen)
             if self.whole_view:
                 offsets = range(PAGE, self.total, PAGE)
                 for page in fetch_pages(self.caller, self.query, offsets, self.concurrency):
                     if self._cancelled():
                         raise ExportCancelled("cancelled by the user")
                     check_page_total(page, self.total)
-                    yield self._rows(page, seen)
+                    yield self._sent(b"", page, seen)
             check_complete(self.written, self.total)
             self.outcome = "complete"
         except ExportCancelled:
             self.outcome = "cancelled"
             raise
         except ExportAborted as exc:
-            self.outcome = "failed"
+            self.outcome, self.reason = "failed", str(exc)
             log.warning("export %s aborted: %s", self.export_id, exc)
             raise
         except api.ApiError as exc:
-            self.outcome = "failed"
+            self.outcome, self.reason = "failed", str(exc)
             log.warning("export %s aborted: %s", self.export_id, exc)
             raise ExportAborted(str(exc)) from None
         except GeneratorExit:  # the browser went away: stop paging the upstream
@@ -139,15 +157,21 @@ class Export:
         self._finished = True
         if self.outcome == "running":
             self.outcome = outcome
+        if self.outcome == "failed" and not self.reason:
+            self.reason = "the download stopped before the end"
         self._report()
-        progress.release_slot(self.user_id)
+        if self.holds_slot:
+            progress.release_slot(self.user_id)
         self.on_finish(self)
 
-    def _rows(self, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
+    def _sent(self, head: bytes, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
+        """The page's chunk (after ``head``), counted in rows and bytes before it goes."""
         rows = [self._columns.cells(r) for r in fresh_rows(page, seen)]
+        chunk = head + csv_chunk(rows)
         self.written += len(rows)
+        self.bytes_sent += len(chunk)
         self._report()
-        return csv_chunk(rows)
+        return chunk
 
 
 # --- shared with the background export (background.py) ---------------------------------
@@ -222,6 +246,65 @@ class ExportStream:
         self.export.finish("cancelled")  # a body never read: nothing was sent
 
 
+def _busy() -> ExportRefused:
+    return ExportRefused(
+        f"You already have {settings.EXPORTS_PER_USER} exports running; "
+        "wait for one to finish or cancel it.",
+        429,
+    )
+
+
+def _unavailable() -> ExportRefused:
+    return ExportRefused(
+        "Exports are unavailable for a moment (the shared cache is down); the list "
+        "still works. Try the export again later.",
+        503,
+    )
+
+
+def _check_cap(total: int) -> None:
+    if total > settings.EXPORT_MAX_ROWS:
+        raise ExportRefused(
+            f"This view matches {total:,} rows; exports are limited to "
+            f"{settings.EXPORT_MAX_ROWS:,}. Narrow the filters and try again.",
+            400,
+        )
+
+
+def _take_slot(user_id: int, whole_view: bool) -> None:
+    """A whole-view export takes one of the user's EXPORTS_PER_USER slots. "This page
+    only" (at most 100 rows, one upstream call) never counts, but like every export it
+    needs the shared cache (its progress and cancel button live there)."""
+    try:
+        acquired = progress.acquire_slot(user_id) if whole_view else _cache_works(user_id)
+    except CacheUnavailable:
+        raise _unavailable() from None
+    if not acquired:
+        raise _busy()
+
+
+def _cache_works(user_id: int) -> bool:
+    progress.running_count(user_id)  # raises CacheUnavailable when it does not
+    return True
+
+
+def export_check(*, caller: api.Caller, query: ListQuery, user_id: int, whole_view: bool) -> int:
+    """What ``start_export`` would refuse, asked without starting anything (the list
+    page's export button asks first, so a refusal is explained in place): the user's
+    running exports, the shared cache, the upstream and the cap. Returns how many rows
+    the view matches. Raises ExportRefused or api.ApiError."""
+    try:
+        busy = whole_view and progress.running_count(user_id) >= settings.EXPORTS_PER_USER
+    except CacheUnavailable:
+        raise _unavailable() from None
+    if busy:
+        raise _busy()
+    total = api.count_host_connections(caller, query)
+    if whole_view:
+        _check_cap(total)
+    return total
+
+
 def start_export(
     *,
     caller: api.Caller,
@@ -232,39 +315,25 @@ def start_export(
     bom: bool,
     org_label: str,
     on_finish: Callable[[Export], None] = lambda e: None,
+    details: dict[str, Any] | None = None,
 ) -> Export:
     """Check the limits, fetch the first page (it gives the total) and return the export.
+    ``details`` (label, params) go into its progress entry for the exports panel.
 
     Raises ExportRefused (too many rows, too many exports running, the shared cache that
     counts them is down) or api.ApiError."""
-    try:
-        acquired = progress.acquire_slot(user_id)
-    except CacheUnavailable:
-        raise ExportRefused(
-            "Exports are unavailable for a moment (the shared cache is down); the list "
-            "still works. Try the export again later.",
-            503,
-        ) from None
-    if not acquired:
-        raise ExportRefused(
-            f"You already have {settings.EXPORTS_PER_USER} exports running; "
-            "wait for one to finish or cancel it.",
-            429,
-        )
-    progress.mark_starting(export_id, user_id)
+    _take_slot(user_id, whole_view)
+    details = details or {}
+    progress.mark_starting(export_id, user_id, started=time.time(), **details)
     try:
         if whole_view:
             first = api.list_host_connection_rows(caller, query, limit=PAGE, offset=0)
-            if first.total_items > settings.EXPORT_MAX_ROWS:
-                raise ExportRefused(
-                    f"This view matches {first.total_items:,} rows; exports are limited to "
-                    f"{settings.EXPORT_MAX_ROWS:,}. Narrow the filters and try again.",
-                    400,
-                )
+            _check_cap(first.total_items)
         else:
             first = api.list_host_connection_rows(caller, query)
     except BaseException:
-        progress.release_slot(user_id)
+        if whole_view:
+            progress.release_slot(user_id)
         progress.forget_progress(export_id)
         raise
     return Export(
@@ -278,6 +347,8 @@ def start_export(
         filename=file_name(org_label, "csv"),
         on_finish=on_finish,
         concurrency=max(1, settings.EXPORT_CONCURRENCY),
+        holds_slot=whole_view,
+        details=details,
     )
 
 

@@ -15,13 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 from connections import context, selectors, targets
 from connections.context import ContextDenied, OrgContext
 from connections.export import background
+from connections.export.stream import ExportRefused
 from connections.exports_page import ExportsPage
 from connections.forms import BackgroundExportForm
 from connections.links import background_exports_url, list_url
 from connections.models import BackgroundExport
 from connections.query import ListQuery
 from connections.views.access import denied, htmx_fragment, with_org_context
-from connections.views.exports import BUSY_RETRY, _refused
+from connections.views.exports import export_refused
 from connections.views.request import HtmxHttpRequest
 from hostadmin.client_ip import client_ip
 
@@ -38,7 +39,7 @@ def export_start(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse:
             *(["Choose CSV, CSV for Excel or Excel."] * bool(form.errors)),
         ]
         reason = "This export is not valid: " + " ".join(problems)
-        return _refused(request, back, reason, status=400, retry_after=0)
+        return export_refused(request, back, ExportRefused(reason, 400))
     try:
         background.background_export_start(
             user=request.user,
@@ -50,7 +51,7 @@ def export_start(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse:
             org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
         )
     except background.ExportNotAllowed as exc:
-        return _refused(request, back, str(exc), status=429, retry_after=BUSY_RETRY)
+        return export_refused(request, back, ExportRefused(str(exc), 429))
     messages.success(request, "Export started: it appears below, and stays for download.")
     return HttpResponseRedirect(background_exports_url(), status=303)
 

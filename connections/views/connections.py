@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import parse_qs
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBase
@@ -14,8 +15,14 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url, reswap, retarget
 
 from connections import api, context, links, presenters, selectors, targets
-from connections.context import OrgContext
-from connections.listing import ConnectionList, ViewsPanel, views_panel
+from connections.context import ContextDenied, OrgContext
+from connections.listing import (
+    ConnectionList,
+    UnsavedChanges,
+    ViewsPanel,
+    exports_panel,
+    views_panel,
+)
 from connections.models import SavedView
 from connections.query import ListQuery, PageParams, ParsedQuery
 from connections.views.access import htmx_fragment, render_page, with_org_context
@@ -32,8 +39,8 @@ LIST_TEMPLATE = "connections/list.html"
 def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBase:
     if not request.GET and (default_url := _default_view_url(request)):
         return redirect(default_url)
-    parsed = ListQuery.parse(request.GET)
-    view = selectors.saved_view_get(user=request.user, view_id=PageParams.parse(request.GET).view)
+    parsed, page, user = ListQuery.parse(request.GET), PageParams.parse(request.GET), request.user
+    view = selectors.saved_view_get(user=user, view_id=page.view)
     listing = ConnectionList.load(
         ctx,
         parsed.query,
@@ -43,11 +50,14 @@ def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBa
     )
     partial = _partial(request, parsed)
     data: dict[str, object] = {"listing": listing, "oob": partial == "results"}
-    if partial != "results":  # the saved-views panel does not change with the filters
-        data["panel"] = _views_panel(request, view)
+    unsaved = None
+    if partial != "results":  # the saved-views and exports panels stay as filters change
+        unsaved = _unsaved_changes(request, page.unsaved, listing)
+        panel = _views_panel(request, view, listing.unsaved_state)
+        data.update(panel=panel, exports=exports_panel(user_id=user.pk), unsaved=unsaved)
     template = f"{LIST_TEMPLATE}#{partial}" if partial else LIST_TEMPLATE
     response = render_page(request, template, data, listing.api_error)
-    return _htmx_headers(request, response, listing, partial)
+    return _htmx_headers(request, response, listing, partial, unsaved)
 
 
 def _default_view_url(request: HtmxHttpRequest) -> str | None:
@@ -69,24 +79,51 @@ def _partial(request: HtmxHttpRequest, parsed: ParsedQuery) -> str | None:
 
 
 def _htmx_headers(
-    request: HtmxHttpRequest, response: HttpResponse, listing: ConnectionList, partial: str | None
+    request: HtmxHttpRequest,
+    response: HttpResponse,
+    listing: ConnectionList,
+    partial: str | None,
+    unsaved: UnsavedChanges | None,
 ) -> HttpResponse:
-    """htmx puts the canonical URL in the address bar; a results request answered with
-    the whole content region (messages about bad input) is told to swap that instead."""
+    """htmx puts the canonical URL in the address bar (with the unsaved changes the page
+    leads back to, so a reload still does); a results request answered with the whole
+    content region (messages about bad input) is told to swap that instead."""
     if partial is None:
         return response
-    push_url(response, listing.canonical_url)
+    push_url(response, links.leaving_url(listing.canonical_url, unsaved.left if unsaved else ""))
     if request.htmx.target == "results" and partial == "content":
         retarget(response, "#content")
         reswap(response, "outerHTML")
     return response
 
 
-def _views_panel(request: HtmxHttpRequest, active: SavedView | None) -> ViewsPanel:
+def _unsaved_changes(
+    request: HtmxHttpRequest, left: str, listing: ConnectionList
+) -> UnsavedChanges | None:
+    """The modified saved view the user left for this page (``left``: that list's query
+    string, from the link that left it), if it is the user's own, in a context they may
+    still use, and still differs from what is saved: the panel leads back to it."""
+    view = selectors.saved_view_get(
+        user=request.user, view_id=PageParams.from_querystring(left).view
+    )
+    key = parse_qs(left).get("ctx", [""])[0]
+    try:
+        ctx = context.from_key(request, key) if view is not None else None
+    except ContextDenied:
+        return None
+    query = ListQuery.from_querystring(left).query
+    if ctx is None or view is None or view.query == query.saved_querystring():
+        return None
+    url = links.list_url(ctx, query, view.pk)
+    return None if url == listing.canonical_url else UnsavedChanges(view.name, url, left)
+
+
+def _views_panel(request: HtmxHttpRequest, active: SavedView | None, unsaved: str) -> ViewsPanel:
     return views_panel(
         user=request.user,
         clients=context.usable_clients(request),
         active=active,
+        unsaved=unsaved,
     )
 
 

@@ -1,4 +1,12 @@
-"""The CSV export endpoints: the streamed download, its progress and its cancel button."""
+"""The CSV export endpoints: the streamed download, the list page's "may it start?", its
+progress, its cancel button and the exports panel's dismiss.
+
+The list page's export buttons first POST to ``export_start``, which answers with the
+export's progress region (and an ``hostadmin:download`` event that makes the page follow
+the download link) or with the reason it may not start, in place, next to the buttons.
+Without JavaScript the same buttons are plain links to the download, and a refusal is a
+page that leads back to the exact list the link came from.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +15,43 @@ import uuid
 from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
-from connections import api, export, services, targets
+from connections import api, export, links, selectors, services, targets
 from connections.context import OrgContext
-from connections.links import list_url
+from connections.forms import safe_next
+from connections.listing import export_status
 from connections.models import AuditEvent
-from connections.query import ListQuery, PageParams
+from connections.query import ListQuery, PageParams, ParsedQuery
 from connections.views.access import error_status, htmx_fragment, with_org_context
 from connections.views.request import HtmxHttpRequest
 from hostadmin.client_ip import client_ip
 
-MAX_WAIT_POLLS = 20  # polls of 0.5 s for an export to start before giving up
 BUSY_RETRY = 5.0  # seconds a refused export suggests waiting (Retry-After) without a better figure
+PROGRESS = "connections/export_progress.html"
+DOWNLOAD_EVENT = "hostadmin:download"  # static/js/app.js follows its url
+
+Refusal = export.ExportRefused | api.ApiError
 
 
 @require_GET
 @login_required
 @with_org_context
 def export_csv(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse | StreamingHttpResponse:
-    parsed = ListQuery.parse(request.GET)
-    back = list_url(ctx, parsed.query)  # the list the link came from, as near as it can be
+    parsed, page = ListQuery.parse(request.GET), PageParams.parse(request.GET)
+    back = _back(request, ctx, parsed.query, page)
     if not parsed.is_clean:
-        reason = "This export link is not valid: " + " ".join(parsed.messages.values())
-        return _refused(request, back, reason, status=400, retry_after=0)
+        return export_refused(request, back, _invalid(parsed))
+    export_id = _export_id(request, page)
     try:
-        job = _start(request, ctx, parsed.query)
-    except export.ExportRefused as exc:  # a 429 here: the user's exports running at once
-        return _refused(request, back, str(exc), status=exc.status, retry_after=BUSY_RETRY)
-    except api.ApiError as exc:  # as the list: 403 for a refused target, 429 busy, ...
-        wait = exc.retry_after if isinstance(exc, api.ApiBusy) else BUSY_RETRY
-        return _refused(request, back, str(exc), status=error_status(exc), retry_after=wait)
+        job = _start(request, ctx, parsed, page, export_id)
+    except (export.ExportRefused, api.ApiError) as exc:
+        export.mark_refused(export_id, request.user.pk, str(exc), **_details(ctx, parsed, page))
+        return export_refused(request, back, exc)
     response = StreamingHttpResponse(job.stream(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
     response["Cache-Control"] = "no-store"
@@ -47,11 +59,36 @@ def export_csv(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse | Stre
     return response
 
 
+@require_POST
+@login_required
+@with_org_context
+@htmx_fragment
+def export_start(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse:
+    parsed, page = ListQuery.parse(request.GET), PageParams.parse(request.GET)
+    back = _back(request, ctx, parsed.query, page)
+    if not parsed.is_clean:
+        return export_refused(request, back, _invalid(parsed))
+    try:
+        export.export_check(
+            caller=ctx.caller,
+            query=parsed.query,
+            user_id=request.user.pk,
+            whole_view=page.scope == "all",
+        )
+    except (export.ExportRefused, api.ApiError) as exc:
+        return export_refused(request, back, exc)
+    export_id, details = uuid.uuid4().hex, _details(ctx, parsed, page)
+    export.mark_requested(export_id, request.user.pk, **details)
+    return _download(request, export_id, links.export_url(details["params"], export_id))
+
+
 @require_GET
 @login_required
 @htmx_fragment
 def export_progress(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
-    return _progress(request, export_id)
+    polls = PageParams.parse(request.GET).polls
+    status = export_status(export_id, export.progress_of(export_id, request.user.pk), polls=polls)
+    return render(request, PROGRESS, {"s": status})
 
 
 @require_POST
@@ -59,27 +96,59 @@ def export_progress(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
 @htmx_fragment
 def export_cancel(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
     cancelled = export.request_cancel(export_id, request.user.pk)
-    return _progress(request, export_id, status=200 if cancelled else 404)
+    status = export_status(export_id, export.progress_of(export_id, request.user.pk))
+    return render(request, PROGRESS, {"s": status}, status=200 if cancelled else 404)
+
+
+@require_POST
+@login_required
+def export_dismiss(request: HtmxHttpRequest, export_id: str) -> HttpResponse:
+    """Take a finished export off the user's list (its region goes: an empty answer)."""
+    if not export.forget_export(export_id, request.user.pk):
+        raise Http404("No such export.")
+    if request.htmx:
+        return HttpResponse("")
+    host, secure = request.get_host(), request.is_secure()
+    back = safe_next(request.POST.get("next"), host=host, secure=secure)
+    return redirect(back or reverse("connections:list"))
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _start(request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery) -> export.Export:
+def _export_id(request: HtmxHttpRequest, page: PageParams) -> str:
+    """The download's own id (progress, cancel): the link's, unless another user's
+    export holds it."""
+    raw = page.export_id
+    usable = export.valid_export_id(raw) and export.export_id_free(raw, request.user.pk)
+    return raw if usable else uuid.uuid4().hex
+
+
+def _start(
+    request: HtmxHttpRequest, ctx: OrgContext, parsed: ParsedQuery, page: PageParams, export_id: str
+) -> export.Export:
     """Start the export the link asks for. Raises export.ExportRefused or api.ApiError."""
-    user_id, page = request.user.pk, PageParams.parse(request.GET)
-    raw_id = page.export_id  # the download's own id (progress, cancel)
-    usable = export.valid_export_id(raw_id) and export.export_id_free(raw_id, user_id)
     return export.start_export(
         caller=ctx.caller,
-        query=query,
-        user_id=user_id,
-        export_id=raw_id if usable else uuid.uuid4().hex,
+        query=parsed.query,
+        user_id=request.user.pk,
+        export_id=export_id,
         whole_view=page.scope == "all",
         bom=page.bom,
         org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
-        on_finish=_audit(request, ctx, query),
+        on_finish=_audit(request, ctx, parsed.query),
+        details=_details(ctx, parsed, page),
     )
+
+
+def _details(ctx: OrgContext, parsed: ParsedQuery, page: PageParams) -> dict[str, str]:
+    """What the exports panel shows of an export, and how to ask for it again."""
+    scope = "This page" if page.scope == "page" else "Whole view"
+    params = links.export_params(
+        ctx, parsed.query, scope=page.scope, bom=page.bom, view_id=page.view
+    )
+    label = f"{scope}{' for Excel' if page.bom else ''}, {targets.context_describe(ctx=ctx)}"
+    return {"label": label, "params": params}
 
 
 def _audit(
@@ -107,26 +176,40 @@ def _audit(
     return audit
 
 
-def _refused(
-    request: HtmxHttpRequest, back: str, reason: str, *, status: int, retry_after: float
+def _back(request: HtmxHttpRequest, ctx: OrgContext, query: ListQuery, page: PageParams) -> str:
+    """The list the export was asked from, as near as it can be: its query parsed again,
+    and its saved view if it is the user's own."""
+    view = selectors.saved_view_get(user=request.user, view_id=page.view)
+    return links.list_url(ctx, query, view.pk if view else None)
+
+
+def _invalid(parsed: ParsedQuery) -> export.ExportRefused:
+    reason = "This export link is not valid: " + " ".join(parsed.messages.values())
+    return export.ExportRefused(reason, 400)
+
+
+def export_refused(
+    request: HtmxHttpRequest, back: str, exc: Refusal, *, status: int | None = None
 ) -> HttpResponse:
-    """The export did not start: why, and a way back to the list it was asked from; a 429
-    says when to try again (``Retry-After``, whole seconds)."""
-    data = {"reason": reason, "back_url": back}
-    response = render(request, "connections/export_error.html", data, status=status)
+    """The export did not start: why, and a way back to the list it was asked from (for
+    htmx, in place in the exports panel); a 429 says when to try again (``Retry-After``,
+    whole seconds). The background export's start refuses through it too."""
+    if status is None:
+        status = exc.status if isinstance(exc, export.ExportRefused) else error_status(exc)
+    template = f"{PROGRESS}#refused" if request.htmx else "connections/export_error.html"
+    response = render(request, template, {"reason": str(exc), "back_url": back}, status=status)
     if status == 429:
-        wait = retry_after if math.isfinite(retry_after) else BUSY_RETRY
+        wait = exc.retry_after if isinstance(exc, api.ApiBusy) else BUSY_RETRY
+        wait = wait if math.isfinite(wait) else BUSY_RETRY
         response["Retry-After"] = str(max(1, math.ceil(wait)))
     return response
 
 
-def _progress(request: HtmxHttpRequest, export_id: str, status: int = 200) -> HttpResponse:
-    """The progress fragment. An export that has not started yet (or is someone else's,
-    which looks the same) is "starting" for a few polls, then "did not start"."""
-    entry = export.progress_of(export_id, request.user.pk)
-    polls = PageParams.parse(request.GET).polls
-    if entry is None:
-        state = "starting" if polls < MAX_WAIT_POLLS else "missing"
-        entry = {"state": state, "written": 0, "total": 0}
-    data = {"export_id": export_id, "p": entry, "next_poll": polls + 1}
-    return render(request, "connections/export_progress.html", data, status=status)
+def _download(request: HtmxHttpRequest, export_id: str, url: str) -> HttpResponse:
+    """For htmx the export's progress region, and the event that starts its download;
+    without JavaScript (the retry button's form), the download itself."""
+    if not request.htmx:
+        return redirect(url)
+    status = export_status(export_id, export.progress_of(export_id, request.user.pk))
+    response = render(request, f"{PROGRESS}#item", {"s": status})
+    return trigger_client_event(response, DOWNLOAD_EVENT, {"url": url})

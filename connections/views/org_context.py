@@ -19,7 +19,7 @@ from connections.context import OrgContext
 from connections.forms import ContextSwitchForm
 from connections.links import list_url
 from connections.models import ApiClient
-from connections.query import ListQuery
+from connections.query import ListQuery, PageParams
 from connections.views.access import htmx_fragment, switch_to
 from connections.views.request import HtmxHttpRequest
 
@@ -36,7 +36,8 @@ def switch_context(request: HtmxHttpRequest) -> HttpResponse:
     if ctx is None:
         template = SWITCHER if request.htmx else "connections/switch_context.html"
         return render(request, template, {"switch_form": form}, status=422)
-    url = list_url(ctx, form.cleaned_data["query"].at_offset(0))  # the filters, page one
+    query, left = form.cleaned_data["query"].at_offset(0), PageParams.parse(request.POST).unsaved
+    url = list_url(ctx, query, unsaved=left)  # the filters, page one; a modified view left
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

@@ -14,12 +14,6 @@
     }
   } catch (e) { /* older browsers: server time zone */ }
 
-  function randomId() {
-    var bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
-
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
     if (!target) { return; }
@@ -48,21 +42,6 @@
       if (typeof field.select === "function") { field.select(); }
       return;
     }
-
-    // CSV export: a fresh export id per click, then poll its progress.
-    var link = target.closest("a[data-export]");
-    if (link && window.htmx) {
-      var id = randomId();
-      var url = new URL(link.href, window.location.href);
-      url.searchParams.set("export_id", id);
-      link.href = url.toString();
-      var box = document.getElementById("export-progress");
-      if (box) {
-        var progressUrl = box.getAttribute("data-progress-url").replace(/[0-9a-f]{32}/, id);
-        box.hidden = false;
-        window.htmx.ajax("GET", progressUrl, { target: "#export-progress", swap: "outerHTML" });
-      }
-    }
   });
 
   // Copy buttons only make sense with a clipboard.
@@ -71,4 +50,34 @@
     document.querySelectorAll("[data-copy][hidden]").forEach(function (b) { b.hidden = false; });
   }
   document.addEventListener("DOMContentLoaded", showCopyButtons);
+
+  // CSV exports (the list page's exports panel). The server's answer to an export button
+  // is the export's progress region plus an "hostadmin:download" event naming the
+  // download, which the page then follows (a CSV attachment: the page stays). A refusal
+  // shown in place can be dismissed; the keyboard focus goes back to the export buttons.
+  // When an export ends, its Cancel button gives way to Retry and Dismiss: the keyboard
+  // focus, if it was on Cancel, moves to the first of them.
+  function exportDownloads() {
+    document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+      var box = event.detail && event.detail.target;
+      if (!box || !box.classList.contains("export-actions") || !box.contains(document.activeElement)) { return; }
+      setTimeout(function () {
+        var next = box.querySelector("button");
+        if (next) { next.focus(); }
+      }, 0);
+    });
+    document.body.addEventListener("hostadmin:download", function (event) {
+      var url = event.detail && event.detail.url;
+      if (typeof url === "string" && /^\/[^\/\\]/.test(url)) { window.location.assign(url); }
+    });
+    document.addEventListener("click", function (event) {
+      var button = event.target instanceof Element ? event.target.closest("[data-dismiss-refusal]") : null;
+      var item = button && button.closest("li");
+      if (!item) { return; }
+      item.remove();
+      var first = document.querySelector("#export a");
+      if (first) { first.focus(); }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", exportDownloads);
 })();

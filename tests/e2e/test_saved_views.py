@@ -223,3 +223,68 @@ def test_saved_views_refused_name_stays_in_place(signed_in: Page) -> None:
     name.press("Enter")
     expect(page.locator("#messages")).to_contain_text("Saved view “Acme, all statuses”.")
     expect(page.locator("#result-count")).to_contain_text("view “Acme, all statuses”")
+
+
+def back_to_unsaved_changes(page: Page, name: str, modified_url: str) -> None:
+    """The panel says which view's changes were left; its link leads back to them."""
+    banner = panel(page).get_by_role("status")
+    expect(banner).to_contain_text(f"You left unsaved changes to “{name}”.")
+    assert axe_violations(page) == []
+    banner.get_by_role("link", name="Back to your unsaved changes").click()
+    expect(page.locator("#result-count")).to_contain_text(f"view “{name}” (modified)")
+    assert page.url == modified_url
+
+
+def test_saved_views_leaving_modified_view_keeps_the_changes_reachable(signed_in: Page) -> None:
+    """By mouse: opening another view from a modified one; the way back restores the
+    modified filters, still marked as changes to the view."""
+    page = signed_in
+    filter_acme_connected(page)
+    save_current_view(page, "Acme")
+    page.get_by_role("link", name="Reset", exact=True).click()
+    expect(page.locator("#result-count")).to_have_text("302 connections match")
+    page.get_by_label("Archived", exact=True).select_option(label="Archived")
+    expect(page).to_have_url(re.compile(r"archived=true"))
+    save_current_view(page, "Archived")
+
+    panel(page).get_by_role("link", name="Acme").click()
+    expect(page.locator("#result-count")).to_contain_text("view “Acme”")
+    page.get_by_label("Archived", exact=True).select_option(label="Not archived")
+    expect(page.locator("#result-count")).to_contain_text("view “Acme” (modified)")
+    modified = page.url
+
+    panel(page).get_by_role("link", name="Archived", exact=True).click()
+    expect(page.locator("#result-count")).to_contain_text("view “Archived”")
+    page.reload()  # the way back is in the address too
+    back_to_unsaved_changes(page, "Acme", modified)
+    expect(page.get_by_label("Archived", exact=True)).to_have_value("false")
+    expect(page.get_by_role("searchbox", name="Search")).to_have_value("Acme")
+
+
+def test_saved_views_leaving_modified_view_by_keyboard_and_by_switching_context(
+    signed_in: Page,
+) -> None:
+    page = signed_in
+    filter_acme_connected(page)
+    save_current_view(page, "Acme")
+    page.get_by_role("checkbox", name="Disconnected").check()  # modified
+    expect(page.locator("#result-count")).to_contain_text("(modified)")
+    modified = page.url
+
+    # By keyboard: Enter on the view's own link discards the changes on screen...
+    panel(page).get_by_role("link", name="Acme").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#result-count")).not_to_contain_text("(modified)")
+    back = panel(page).get_by_role("link", name="Back to your unsaved changes")
+    expect(back).to_be_visible()
+    back.focus()  # ...and the way back to them is a link like any other
+    page.keyboard.press("Enter")
+    expect(page.locator("#result-count")).to_contain_text("(modified)")
+    assert page.url == modified
+
+    # Switching the context (another API client) keeps the way back too.
+    page.get_by_label("API client").select_option(label="Harbor Finance")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.locator("#page-title")).to_contain_text("Harbor Finance")
+    back_to_unsaved_changes(page, "Acme", modified)
+    expect(page.locator("#page-title")).to_contain_text("Demo Lender")

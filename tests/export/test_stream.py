@@ -74,12 +74,16 @@ def test_stream_every_row_once_in_view_order(sandbox: SandboxApp) -> None:
     assert [r[0] for r in rows_of(body)] == [r["host_organization_id"] for r in expected]
     assert job.total == job.written == len(expected) == 302
     assert (job.outcome, finished) == ("complete", [job])
-    assert progress_of(job.export_id, USER) == {
+    entry = progress_of(job.export_id, USER)
+    assert entry is not None
+    assert {k: entry[k] for k in ("user", "written", "total", "state", "bytes")} == {
         "user": USER,
         "written": 302,
         "total": 302,
         "state": "complete",
+        "bytes": len(body),  # what the panel says was sent
     }
+    assert entry["started"] <= entry["ended"]
 
 
 def test_stream_page_scope_is_the_first_page_only() -> None:
@@ -100,6 +104,10 @@ def test_stream_contract_breach_aborts_with_a_clear_message(sandbox: SandboxApp)
     assert "The API sent a response hostadmin cannot read" in str(raised.value)
     assert len(rows_of(sent)) == job.written == 100
     assert job.outcome == "failed"
+    entry = progress_of(job.export_id, USER)
+    assert entry is not None  # the panel says why
+    assert "The API sent a response hostadmin cannot read" in entry["reason"]
+    assert entry["bytes"] == len(sent)
 
 
 def test_stream_total_over_cap_refused_and_slot_freed(settings) -> None:
@@ -119,6 +127,18 @@ def test_stream_too_many_running_refused(settings) -> None:
         start()
     assert no.value.status == 429
     b"".join(first.stream())
+    b"".join(start().stream())
+
+
+def test_stream_page_scope_never_counts_against_the_limit(settings) -> None:
+    settings.EXPORTS_PER_USER = 1
+    whole = start()
+    pages = [start("limit=20", whole_view=False) for _ in range(3)]  # not refused
+    for job in pages:
+        assert len(rows_of(b"".join(job.stream()))) == 20
+    with pytest.raises(ExportRefused, match="already have 1 exports running"):
+        start()  # the whole-view one still holds the only slot, and only it
+    b"".join(whole.stream())
     b"".join(start().stream())
 
 

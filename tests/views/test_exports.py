@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +23,12 @@ from connections import api, export
 from connections.export import ExportAborted, ExportCancelled
 from connections.models import ApiClient, AuditEvent
 from sandbox import Dataset, SandboxApp
-from tests.conftest import FormClient, make_client, org_id
+from tests.conftest import FormClient, make_client, make_view, org_id
 
 EXPORT = "/connections/export.csv"
+START = "/connections/export/start/"
+LIST = "/connections/"
+HX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/connections/?ctx=1"}
 HEADER = b"Host organization ID,Host name,"
 CSV_HEADER = (
     "Host organization ID,Host name,Host email,Owner email,Status,Archived,"
@@ -191,13 +196,248 @@ def test_export_anonymous_redirects_to_login(
     assert not sandbox.seen
 
 
+# --- the list page's export buttons: asked first by POST, refused in place --------------
+
+
+def start_url(ctx: Any, query: str = "", **extra: str) -> str:
+    return export_url(ctx, query, **extra).replace(EXPORT, START)
+
+
+def follow_download(response: Any) -> str:
+    """The download the start answer tells the page to follow (its HX-Trigger event)."""
+    event = json.loads(response["HX-Trigger"])["hostadmin:download"]
+    assert event["url"].startswith(EXPORT + "?")
+    return str(event["url"])
+
+
+def test_export_start_answers_the_region_and_the_download(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    response = alice.post(start_url(demo_client.pk, "statuses=connected", view="7"), **HX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    export_id = re.search(r'<li class="export-item" id="export-([0-9a-f]{32})">', body)
+    assert export_id, body
+    assert "Preparing…" in body and "0 of 0" not in body
+    assert 'aria-live="polite"></p>' in body  # the live region starts empty
+    assert "Whole view, Demo Lender → self" in body
+    url = follow_download(response)
+    assert f"export_id={export_id.group(1)}" in url
+    assert "ctx=1&view=7&statuses=connected" in url
+    entry = export.progress_of(export_id.group(1), user.pk)
+    assert entry is not None and entry["state"] == "starting"
+    download = alice.get(url)
+    assert streamed(download).startswith(HEADER)
+    entry = export.progress_of(export_id.group(1), user.pk)
+    assert entry is not None and entry["state"] == "complete" and entry["bytes"] > 0
+
+
+def test_export_start_get_not_allowed_and_csrf_required(user: User, demo_client: ApiClient) -> None:
+    browser = FormClient(enforce_csrf_checks=True)
+    browser.force_login(user)
+    assert browser.get(start_url(demo_client.pk)).status_code == 405
+    assert browser.post(start_url(demo_client.pk), **HX).status_code == 403
+    assert not export.recent_exports(user.pk)
+
+
+def test_export_start_without_javascript_redirects_to_the_download(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    response = alice.post(start_url(demo_client.pk, "limit=50", scope="page"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{EXPORT}?ctx={demo_client.pk}&limit=50&scope=page")
+    assert re.search(r"&export_id=[0-9a-f]{32}$", response["Location"])
+
+
+def test_export_start_over_the_limit_refused_in_place(
+    alice: Client, user: User, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORTS_PER_USER = 1
+    running = alice.get(export_url(demo_client.pk))
+    next(iter(running.streaming_content))
+    response = alice.post(start_url(demo_client.pk), **HX)
+    assert response.status_code == 429
+    assert response["Retry-After"] == "5"
+    assert "HX-Trigger" not in response  # no download
+    body = response.content.decode()
+    assert '<li class="export-item export-refused">' in body
+    assert '<p class="error" role="alert"><strong>The export did not start.</strong>' in body
+    assert "You already have 1 exports running" in body
+    assert "<html" not in body  # a fragment for the exports panel, not a page
+    # "This page only" never counts against the limit.
+    page_only = alice.post(start_url(demo_client.pk, "limit=20", scope="page"), **HX)
+    assert page_only.status_code == 200
+    assert len(data_rows(body_of(alice.get(follow_download(page_only))))) == 20
+    body_of(running)
+
+
+def test_export_start_over_the_cap_refused_in_place(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_MAX_ROWS = 301
+    response = alice.post(start_url(demo_client.pk), **HX)
+    assert response.status_code == 400
+    assert "This view matches 302 rows; exports are limited to 301." in response.content.decode()
+    counted = [s for s in sandbox.seen if s.path.endswith("/host-connections")]
+    assert len(counted) == 1 and "limit=0" in str(counted[0].query)  # a count, no rows
+    assert alice.post(start_url(demo_client.pk, "limit=20", scope="page"), **HX).status_code == 200
+
+
+def test_export_start_upstream_down_refused_in_place(
+    alice: Client, sandbox: SandboxApp, demo_client: ApiClient
+) -> None:
+    sandbox.faults.add("status_500", path="/host-connections", times=None)
+    response = alice.post(start_url(demo_client.pk), **HX)
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert 'role="alert"' in body and "reference" in body
+    assert not export.recent_exports(int(response.wsgi_request.user.pk))
+
+
+def test_export_start_bad_query_refused_in_place(alice: Client, demo_client: ApiClient) -> None:
+    response = alice.post(start_url(demo_client.pk, "limit=1000"), **HX)
+    assert response.status_code == 400
+    assert "This export link is not valid: Rows per page must be 20, 50 or 100" in (
+        response.content.decode()
+    )
+
+
+def test_export_refusal_page_links_back_to_the_exact_list(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient, settings
+) -> None:
+    """Without JavaScript: the refusal is a page whose link leads back to the list the
+    export was asked from, its saved view included (only the user's own)."""
+    settings.EXPORT_MAX_ROWS = 10
+    mine = make_view(user, "Mine", demo_client)
+    response = alice.get(export_url(demo_client.pk, "order_dir=desc", view=str(mine.pk)))
+    assert response.status_code == 400
+    back = f"/connections/?ctx={demo_client.pk}&amp;view={mine.pk}&amp;order_dir=desc"
+    assert f'<a href="{back}">Back to the list</a>' in response.content.decode()
+    theirs = make_view(other_user, "Theirs", demo_client)
+    response = alice.get(export_url(demo_client.pk, "order_dir=desc", view=str(theirs.pk)))
+    assert f"view={theirs.pk}" not in response.content.decode()
+
+
+def test_export_refused_download_is_listed_with_its_reason_and_retry(
+    alice: Client, user: User, demo_client: ApiClient, settings
+) -> None:
+    settings.EXPORT_MAX_ROWS = 10
+    export_id = new_export_id()
+    alice.get(export_url(demo_client.pk, "statuses=connected", export_id=export_id))
+    page = alice.get(f"{LIST}?ctx={demo_client.pk}").content.decode()
+    item = page[page.index(f'id="export-{export_id}"') :]
+    item = item[: item.index("</li>")]
+    assert "The export did not start: This view matches" in item
+    retry = f'action="{START}?ctx={demo_client.pk}&amp;statuses=connected"'
+    assert retry in item and ">Retry<" in item
+
+
+# --- the exports panel --------------------------------------------------------------------
+
+
+def test_export_panel_lists_running_and_finished_across_pages(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient
+) -> None:
+    running_id, done_id = new_export_id(), new_export_id()
+    running = alice.get(export_url(demo_client.pk, export_id=running_id))
+    next(iter(running.streaming_content))
+    body_of(alice.get(export_url(demo_client.pk, "limit=20", scope="page", export_id=done_id)))
+    page = alice.get(f"{LIST}?ctx={demo_client.pk}").content.decode()
+    panel = page[
+        page.index('<section id="exports"') : page.index(
+            "</section>", page.index('<section id="exports"')
+        )
+    ]
+    assert panel.index(running_id) < panel.index(done_id)  # oldest first
+    assert "Exporting: 100 of 302 rows" in panel
+    assert f'hx-post="/connections/export/{running_id}/cancel/"' in panel
+    assert re.search(r"Export complete: 20 rows, \d+\.\d\xa0KB\.", panel)
+    assert f'action="/connections/export/{done_id}/dismiss/"' in panel
+    bob = FormClient()
+    bob.force_login(other_user)
+    assert running_id not in bob.get(f"{LIST}?ctx={demo_client.pk}").content.decode()
+    body_of(running)
+
+
+def test_export_panel_not_in_a_results_partial(alice: Client, demo_client: ApiClient) -> None:
+    body_of(alice.get(export_url(demo_client.pk, "limit=20", scope="page")))
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
+    partial = alice.get(f"{LIST}?ctx={demo_client.pk}&limit=50", **headers).content.decode()
+    assert 'id="exports"' not in partial and "Export complete" not in partial
+
+
+def test_export_dismiss_takes_it_off_the_list(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    export_id = new_export_id()
+    body_of(alice.get(export_url(demo_client.pk, "limit=20", scope="page", export_id=export_id)))
+    url = f"/connections/export/{export_id}/dismiss/"
+    assert alice.get(url).status_code == 405
+    response = alice.post(url, **HX)
+    assert (response.status_code, response.content) == (200, b"")
+    assert export_id not in alice.get(f"{LIST}?ctx={demo_client.pk}").content.decode()
+    assert alice.post(url).status_code == 404
+
+
+def test_export_dismiss_without_javascript_goes_back(alice: Client, demo_client: ApiClient) -> None:
+    export_id = new_export_id()
+    body_of(alice.get(export_url(demo_client.pk, "limit=20", scope="page", export_id=export_id)))
+    url = f"/connections/export/{export_id}/dismiss/"
+    here = f"/connections/?ctx={demo_client.pk}&limit=50"
+    assert alice.post(url, {"next": here})["Location"] == here
+    body_of(alice.get(export_url(demo_client.pk, "limit=20", scope="page", export_id=export_id)))
+    assert alice.post(url, {"next": "//evil.example/"})["Location"] == "/connections/"
+
+
+def test_export_progress_announced_throttled(alice: Client, user: User) -> None:
+    """The live region hears the first poll, every tenth after it, and the end."""
+    export_id = new_export_id()
+    cache.set(
+        f"hostadmin:export:{export_id}",
+        {"user": user.pk, "written": 300, "total": 3000, "state": "running"},
+    )
+    oob = f'<p id="export-{export_id}-say" hx-swap-oob="innerHTML">'
+
+    def announced(polls: int) -> bool:
+        url = f"/connections/export/{export_id}/progress/?polls={polls}"
+        return oob in alice.get(url).content.decode()
+
+    assert [p for p in range(1, 25) if announced(p)] == [1, 11, 21]
+    cache.set(
+        f"hostadmin:export:{export_id}",
+        {"user": user.pk, "written": 3000, "total": 3000, "state": "complete", "bytes": 2048},
+    )
+    body = alice.get(f"/connections/export/{export_id}/progress/?polls=5").content.decode()
+    assert f"{oob}Export complete: 3,000 rows, 2.0\xa0KB.</p>" in body
+    assert "hx-get" not in body  # polling stops
+
+
+def test_export_progress_preparing_until_the_total_is_known(alice: Client, user: User) -> None:
+    export_id = new_export_id()
+    export.progress.mark_starting(export_id, user.pk)
+    body = alice.get(f"/connections/export/{export_id}/progress/?polls=1").content.decode()
+    assert "Preparing…" in body and "0 of 0" not in body and "<progress" not in body
+
+
+def test_export_progress_stale_running_export_is_failed(
+    alice: Client, user: User, settings
+) -> None:
+    export_id = new_export_id()
+    export.progress.write_progress(
+        export_id, user.pk, 200, 3000, "running", updated=time.time() - 61, params="ctx=1"
+    )
+    body = alice.get(f"/connections/export/{export_id}/progress/").content.decode()
+    assert "The export failed after 200 of 3,000 rows (the export stopped answering)" in body
+    assert ">Retry<" in body
+
+
 # --- progress and cancel ---------------------------------------------------------------
 
 
 def test_export_progress_shows_written_and_total(alice: Client, demo_client: ApiClient) -> None:
     export_id = new_export_id()
     progress_url = f"/connections/export/{export_id}/progress/"
-    assert "Starting the export" in alice.get(progress_url).content.decode()
+    assert "Preparing…" in alice.get(progress_url).content.decode()
     response = alice.get(export_url(demo_client.pk, export_id=export_id))
     chunks = iter(response.streaming_content)
     next(chunks)
@@ -207,7 +447,8 @@ def test_export_progress_shows_written_and_total(alice: Client, demo_client: Api
     assert 'value="100"' in running.content.decode()
     for _ in chunks:
         pass
-    assert "Export complete: 302 rows." in alice.get(progress_url).content.decode()
+    done = alice.get(progress_url).content.decode()
+    assert re.search(r"Export complete: 302 rows, \d+\.\d\xa0KB\.", done), done
 
 
 def test_export_progress_numbers_stay_machine_readable(alice: Client, user: User) -> None:
@@ -234,7 +475,7 @@ def test_export_progress_owner_scoped(
     bob.force_login(other_user)
     seen_by_bob = bob.get(f"/connections/export/{export_id}/progress/").content.decode()
     assert "100 of 302" not in seen_by_bob
-    assert "Starting the export" in seen_by_bob
+    assert "Preparing…" in seen_by_bob
     assert bob.post(f"/connections/export/{export_id}/cancel/").status_code == 404
     for _ in chunks:  # bob's cancel did not stop alice's export
         pass
@@ -260,7 +501,7 @@ def test_export_progress_odd_polls_count_from_zero(alice: Client, polls: str) ->
     response = alice.get(f"/connections/export/{'a' * 32}/progress/", {"polls": polls})
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Starting the export" in body
+    assert "Preparing…" in body
     assert "?polls=1" in body
 
 

@@ -5,7 +5,7 @@ field, the IDOR matrix, sharing, and odd stored data."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 from django.contrib.auth.models import User
@@ -996,3 +996,106 @@ def test_views_panel_context_of_a_lost_client_is_not_looked_up(
     item = _view_item(body_of(alice.get(f"/connections/?ctx={demo_client.pk}")), "Harbor own")
     assert "unavailable: no access to its context" in item
     assert "tag-ctx" not in item
+
+
+# --- leaving a modified view: its changes stay reachable ----------------------------------
+
+
+def unsaved(left: str) -> str:
+    """The parameter a link leaving a modified view carries (``left``: its state)."""
+    return urlencode({"unsaved": left})
+
+
+def unsaved_input(html: str) -> str:
+    match = re.search(r'<input type="hidden" id="unsaved-from" name="unsaved"[^>]*>', html)
+    assert match, "no #unsaved-from"
+    return match[0]
+
+
+@pytest.fixture
+def acme_left(user: User, demo_client: ApiClient) -> tuple[SavedView, SavedView, str]:
+    """Two of alice's views, and the state of "Acme" modified (a list's query string)."""
+    acme = make_view(user, "Acme", demo_client, "search_text=Acme")
+    other = make_view(user, "Other", demo_client, "archived=true")
+    return acme, other, f"ctx={demo_client.pk}&view={acme.pk}&search_text=Acme&archived=false"
+
+
+def test_leaving_modified_view_links_carry_its_state(
+    alice: Client, demo_client: ApiClient, acme_left: tuple[SavedView, SavedView, str]
+) -> None:
+    acme, other, modified = acme_left
+    html = body_of(alice.get(f"/connections/?{modified}"))
+    state = f"ctx={demo_client.pk}&amp;view={acme.pk}&amp;search_text=Acme&amp;archived=false"
+    expected = f'name="unsaved" form="ctx-switcher" value="{state}">'
+    assert unsaved_input(html).endswith(expected)
+    assert '<form class="ctx-switcher" id="ctx-switcher"' in html  # the switcher posts it
+    link = re.search(rf'<a href="([^"]+)" hx-get="[^"]+view={other.pk}[^"]*"', html)
+    assert link, "no link to the other view"
+    assert params_of(link[1].replace("&amp;", "&"))["unsaved"] == [modified]
+    # Unmodified: nothing to keep; the input is disabled (htmx leaves it out).
+    html = body_of(alice.get(f"/connections/?ctx={demo_client.pk}&view={acme.pk}&search_text=Acme"))
+    assert "disabled" in unsaved_input(html)
+    assert "unsaved=" not in html
+
+
+def test_leaving_modified_view_results_update_the_state_out_of_band(
+    alice: Client, user: User, demo_client: ApiClient
+) -> None:
+    acme = make_view(user, "Acme", demo_client, "search_text=Acme")
+    url = f"/connections/?ctx={demo_client.pk}&view={acme.pk}&search_text=Acme&limit=50"
+    partial = body_of(alice.get(url, **hx(HTTP_HX_TARGET="results")))
+    assert 'hx-swap-oob="true"' in unsaved_input(partial)
+    assert "limit=50" in unsaved_input(partial)
+
+
+def test_leaving_modified_view_next_page_leads_back(
+    alice: Client, demo_client: ApiClient, acme_left: tuple[SavedView, SavedView, str]
+) -> None:
+    _, other, left = acme_left
+    html = body_of(
+        alice.get(
+            f"/connections/?ctx={demo_client.pk}&view={other.pk}&archived=true&{unsaved(left)}"
+        )
+    )
+    assert "You left unsaved changes to “Acme”." in html
+    back = escape(f"/connections/?{left}")
+    assert f'<a class="btn" href="{back}" hx-get="{back}"' in html
+    assert "Back to your unsaved changes" in html
+    assert "Ignored unknown parameter" not in html
+    # For htmx (a panel link), the address keeps the way back, so a reload shows it again.
+    url = f"/connections/?ctx={demo_client.pk}&view={other.pk}&archived=true&{unsaved(left)}"
+    response = alice.get(url, **hx(HTTP_HX_TARGET="content"))
+    assert response["HX-Push-Url"] == url
+
+
+@pytest.mark.parametrize("case", ["not modified", "not mine", "no access", "bad ctx", "here"])
+def test_leaving_modified_view_no_way_back_when_nothing_to_go_back_to(
+    alice: Client, user: User, other_user: User, demo_client: ApiClient, case: str
+) -> None:
+    acme = make_view(user, "Acme", demo_client, "search_text=Acme")
+    theirs = make_view(other_user, "Theirs", demo_client, "search_text=Acme")
+    quiet = make_client("quiet-bank")
+    here = f"ctx={demo_client.pk}&view={acme.pk}&search_text=Acme&archived=false"
+    left = {
+        "not modified": f"ctx={demo_client.pk}&view={acme.pk}&search_text=Acme",
+        "not mine": f"ctx={demo_client.pk}&view={theirs.pk}&archived=false",
+        "no access": f"ctx={quiet.pk}&view={acme.pk}&archived=false",
+        "bad ctx": f"ctx=javascript:alert(1)&view={acme.pk}&archived=false",
+        "here": here,
+    }[case]
+    html = body_of(alice.get(f"/connections/?{here}&{unsaved(left)}"))
+    assert "Acme" in html and "(modified)" in html  # the page itself is the modified view
+    assert "Back to your unsaved changes" not in html
+
+
+def test_leaving_modified_view_by_switching_context_keeps_the_way_back(
+    alice: Client, user: User, demo_client: ApiClient, harbor_client: ApiClient
+) -> None:
+    acme = make_view(user, "Acme", demo_client, "search_text=Acme")
+    left = f"ctx={demo_client.pk}&view={acme.pk}&search_text=Acme&archived=false"
+    data = {"client": harbor_client.pk, "target": "", "query": "archived=false", "unsaved": left}
+    response = alice.post("/context/", data)
+    assert response.status_code == 302
+    assert params_of(response["Location"])["unsaved"] == [left]
+    html = body_of(alice.get(response["Location"]))
+    assert "You left unsaved changes to “Acme”." in html

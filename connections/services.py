@@ -90,22 +90,28 @@ def _duplicate(name: str) -> SavedViewError:
     return SavedViewNameTaken(f"You already have a view named “{name}”; choose another name.")
 
 
-def saved_view_create(*, owner: User, name: str, query: ListQuery, ctx: OrgContext) -> SavedView:
-    name = saved_view_name_clean(name=name)
-    _check_room(owner)
+def _insert(*, owner: User, name: str, **fields: Any) -> SavedView:
+    """A new view of ``owner`` named ``name`` (already cleaned); SavedViewNameTaken when
+    they have one of that name, whatever its case."""
     if _name_taken(owner, name):
         raise _duplicate(name)
     try:
         with transaction.atomic():
-            return SavedView.objects.create(
-                owner=owner,
-                name=name,
-                query=query.saved_querystring(),
-                api_client=ctx.client,
-                target_org_id=ctx.target_org_id,
-            )
+            return SavedView.objects.create(owner=owner, name=name, **fields)
     except IntegrityError:  # a concurrent save of the same name won the race
         raise _duplicate(name) from None
+
+
+def saved_view_create(*, owner: User, name: str, query: ListQuery, ctx: OrgContext) -> SavedView:
+    name = saved_view_name_clean(name=name)
+    _check_room(owner)
+    return _insert(
+        owner=owner,
+        name=name,
+        query=query.saved_querystring(),
+        api_client=ctx.client,
+        target_org_id=ctx.target_org_id,
+    )
 
 
 def saved_view_rename(*, view: SavedView, name: str) -> SavedView:
@@ -166,19 +172,13 @@ def saved_view_copy(*, view: SavedView, owner: User, name: str = "") -> SavedVie
     the user then picks another, nothing is named "(2)" behind their back."""
     _check_room(owner)
     name = saved_view_name_clean(name=name or view.name)
-    if _name_taken(owner, name):
-        raise _duplicate(name)
-    try:
-        with transaction.atomic():
-            return SavedView.objects.create(
-                owner=owner,
-                name=name,
-                query=view.query,
-                api_client=view.api_client,
-                target_org_id=view.target_org_id,
-            )
-    except IntegrityError:
-        raise _duplicate(name) from None
+    return _insert(
+        owner=owner,
+        name=name,
+        query=view.query,
+        api_client=view.api_client,
+        target_org_id=view.target_org_id,
+    )
 
 
 # --- API client secrets ----------------------------------------------------------------

@@ -20,6 +20,8 @@ from connections.context import OrgContext
 from connections.models import ApiClient, SavedView
 from connections.presenters import Row
 from connections.query import (
+    COLUMNS,
+    KEY_COLUMN,
     LABELS,
     ORDER_FIELDS,
     PAGE_SIZES,
@@ -35,6 +37,19 @@ class Column:
     label: str
     url: str = ""  # empty: not sortable
     aria_sort: str = ""  # "ascending" | "descending" | ""
+
+
+@dataclass(frozen=True)
+class ChooserColumn:
+    """One line of the column chooser: a box to show or hide the column, and links that
+    move a shown one left or right (a plain link each: it works without JavaScript)."""
+
+    key: str
+    label: str
+    shown: bool
+    fixed: bool = False  # the host name: always shown
+    earlier_url: str | None = None
+    later_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,20 +89,10 @@ class ExportLinks:
     excel: str  # with a byte-order mark
     page: str
     progress: str
+    all_columns: str | None = None  # the whole view with every column: when some are hidden
 
 
-_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("host_name", LABELS["host_name"]),
-    ("host_email", LABELS["host_email"]),
-    ("owner_email", LABELS["owner_email"]),
-    ("status", "Status"),
-    ("archived", "Archived"),
-    ("created_at", LABELS["created_at"]),
-    ("updated_at", LABELS["updated_at"]),
-    ("archived_at", LABELS["archived_at"]),
-    ("active_action_type", "Active action"),
-    ("active_action_updated_at", LABELS["active_action_updated_at"]),
-)
+_COLUMN_LABELS: dict[str, str] = {key: LABELS[key] for key in COLUMNS}
 
 
 class ConnectionList:
@@ -120,6 +125,11 @@ class ConnectionList:
         self.reset_url = links.list_url(ctx)
         self.own_org_url = links.list_url(ctx.own)  # the way out of a refused target
         self.columns = self._columns()
+        self.chooser = self._chooser()
+        # The form's hidden cols: none while the columns are the default ones.
+        self.chosen_columns = query.cols if query.cols != COLUMNS else ()
+        # The column form's other fields: the rest of the view, its page included.
+        self.column_form_params = [p for p in query.to_params() if p[0] != "cols"]
         self.chips = self._chips()
         self.api_error = page if isinstance(page, api.ApiError) else None
         self.rows: list[Row] = []
@@ -174,7 +184,8 @@ class ConnectionList:
 
     def _columns(self) -> list[Column]:
         query, columns = self.query, []
-        for key, label in _COLUMNS:
+        for key in query.cols:
+            label = _COLUMN_LABELS[key]
             if key not in ORDER_FIELDS:
                 columns.append(Column(key, label))
                 continue
@@ -183,6 +194,30 @@ class ConnectionList:
             url = self._url(query.sorted_by(key))
             columns.append(Column(key, label, url, direction if sorted_here else ""))
         return columns
+
+    def _chooser(self) -> list[ChooserColumn]:
+        """The shown columns in their order, then the hidden ones in the default order.
+        A move keeps the page: the rows do not change."""
+        query, shown = self.query, list(self.query.cols)
+
+        def moved(index: int, by: int) -> str:
+            cols = shown.copy()
+            cols[index], cols[index + by] = cols[index + by], cols[index]
+            return self._url(query.model_copy(update={"cols": tuple(cols)}))
+
+        items = [
+            ChooserColumn(
+                key,
+                _COLUMN_LABELS[key],
+                shown=True,
+                fixed=key == KEY_COLUMN,
+                earlier_url=moved(index, -1) if index > 0 else None,
+                later_url=moved(index, 1) if index < len(shown) - 1 else None,
+            )
+            for index, key in enumerate(shown)
+        ]
+        hidden = [k for k in COLUMNS if k not in shown]
+        return items + [ChooserColumn(k, _COLUMN_LABELS[k], shown=False) for k in hidden]
 
     def _chips(self) -> list[Chip]:
         query, chips = self.query, []
@@ -235,6 +270,7 @@ class ConnectionList:
 
     def _export(self, total: int) -> ExportLinks:
         ctx, query, export_id = self.ctx, self.query, uuid.uuid4().hex  # app.js: one a click
+        every_column = query.model_copy(update={"cols": COLUMNS})
         return ExportLinks(
             rows=total,
             cap=settings.EXPORT_MAX_ROWS,
@@ -243,6 +279,11 @@ class ConnectionList:
             excel=links.export_url(ctx, query, export_id=export_id, bom=True),
             page=links.export_url(ctx, query, export_id=export_id, scope="page"),
             progress=links.export_progress_url(export_id),
+            all_columns=(
+                links.export_url(ctx, every_column, export_id=export_id)
+                if query.cols != COLUMNS
+                else None
+            ),
         )
 
 

@@ -2,7 +2,15 @@
 de-duplication in fixed memory), ``progress`` (progress, cancel and the per-user limit in
 the cache) and ``stream`` (the streamed download). The views use the names below."""
 
-from connections.export.cells import HEADER, cells, csv_chunk, safe_cell
+from connections.export.cells import (
+    HEADER,
+    CsvColumns,
+    cells,
+    columns_for,
+    csv_chunk,
+    csv_columns,
+    safe_cell,
+)
 from connections.export.progress import (
     export_id_free,
     progress_of,
@@ -23,6 +31,7 @@ from connections.export.stream import (
 __all__ = [
     "HEADER",
     "PAGE",
+    "CsvColumns",
     "Export",
     "ExportAborted",
     "ExportCancelled",
@@ -30,7 +39,9 @@ __all__ = [
     "ExportStream",
     "SeenIds",
     "cells",
+    "columns_for",
     "csv_chunk",
+    "csv_columns",
     "export_id_free",
     "progress_of",
     "request_cancel",

@@ -6,9 +6,12 @@ import csv
 import io
 import string
 import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connections.api import HostConnectionRow
+from connections.query import COLUMNS, ColumnName, ListQuery
 
 HEADER = [
     "Host organization ID",
@@ -84,6 +87,50 @@ def cells(row: HostConnectionRow) -> list[str]:
         row.get("active_action_type") or "",
         utc_text(row.get("active_action_updated_at")),
     ]
+
+
+_HEADERS: dict[ColumnName, str] = dict(zip(COLUMNS, HEADER[1:], strict=True))
+_CELL: dict[ColumnName, Callable[[HostConnectionRow], str]] = {
+    "host_name": lambda row: safe_cell(row["host_name"]),
+    "host_email": lambda row: safe_cell(row["host_email"]),
+    "owner_email": lambda row: safe_cell(row["owner_email"]),
+    "status": lambda row: row["status"],
+    "archived": lambda row: "true" if row["archived"] else "false",
+    "created_at": lambda row: utc_text(row["created_at"]),
+    "updated_at": lambda row: utc_text(row["updated_at"]),
+    "archived_at": lambda row: utc_text(row.get("archived_at")),
+    "active_action_type": lambda row: row.get("active_action_type") or "",
+    "active_action_updated_at": lambda row: utc_text(row.get("active_action_updated_at")),
+}
+
+
+@dataclass(frozen=True)
+class CsvColumns:
+    """The CSV's columns for a list of the table's columns: the host organization ID (the
+    row's key, in every export) then those columns, in their order."""
+
+    names: tuple[ColumnName, ...]
+    header: list[str]
+    cells: Callable[[HostConnectionRow], list[str]]
+
+
+def csv_columns(cols: Sequence[ColumnName] = COLUMNS) -> CsvColumns:
+    """Header and row cells of the CSV of ``cols`` (every export calls this, streamed or
+    in the background). All columns in their default order take ``cells``, the fast path."""
+    names = tuple(cols)
+    if names == COLUMNS:
+        return CsvColumns(names, HEADER, cells)
+    getters = [_CELL[name] for name in names]
+
+    def chosen(row: HostConnectionRow) -> list[str]:
+        return [str(row["host_organization_id"]), *(get(row) for get in getters)]
+
+    return CsvColumns(names, [HEADER[0], *(_HEADERS[name] for name in names)], chosen)
+
+
+def columns_for(query: ListQuery) -> CsvColumns:
+    """The CSV columns of a list view: the columns it shows, in its order."""
+    return csv_columns(query.cols)
 
 
 def csv_chunk(rows: list[list[str]]) -> bytes:

@@ -26,7 +26,7 @@ from django.conf import settings
 from connections import api
 from connections.api import HostConnectionRowPage
 from connections.export import progress
-from connections.export.cells import HEADER, cells, csv_chunk
+from connections.export.cells import columns_for, csv_chunk
 from connections.export.seen import SeenIds
 from connections.query import ListQuery
 from hostadmin.cache import CacheUnavailable
@@ -100,7 +100,8 @@ class Export:
             self._report()
             if self._cancelled():  # cancelled while the first page was loading
                 raise ExportCancelled("cancelled by the user")
-            head = ("\ufeff" if self.bom else "").encode() + csv_chunk([HEADER])
+            header = columns_for(self.query).header
+            head = ("\ufeff" if self.bom else "").encode() + csv_chunk([header])
             yield head + self._rows(self.first, seen)
             if self.whole_view:
                 for page in self._pages():
@@ -141,6 +142,7 @@ class Export:
         self.on_finish(self)
 
     def _rows(self, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
+        cells = columns_for(self.query).cells
         rows = [cells(r) for r in page.items if seen.add(str(r["host_organization_id"]))]
         self.written += len(rows)
         self._report()

@@ -3,7 +3,6 @@ revoked access, a target the client may not act on, and signing out."""
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 

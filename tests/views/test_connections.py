@@ -25,6 +25,7 @@ from django.utils.html import escape
 
 from connections import api
 from connections.models import ApiClient, UserPreferences
+from connections.query import COLUMNS
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
 from tests.conftest import body_of, sandbox_rows
@@ -622,6 +623,8 @@ BAD_INPUT = [
     ("search_field=password", "err-search_field", "search_field", ["host_name"], "not a valid"),
     ("archived=maybe", "err-archived", "archived", None, "showing all"),
     ("active_action_types=nope", "err-active_action_types", "active_action_types", None, "nope"),
+    ("cols=nope", "err-cols", "cols", None, "“nope” is not a column; showing the default"),
+    ("cols=status,bogus", "err-cols", "cols", None, "Host name is always shown"),
 ]
 
 
@@ -1287,3 +1290,85 @@ def test_list_rows_show_absolute_times_when_the_user_chose_them(
     swapped = re.search(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', absolute)
     assert swapped is not None
     assert (swapped[2], swapped[3]) == (first[3], first[2])  # text and title change places
+
+
+# --- columns: the chooser and the cols parameter ------------------------------------------
+
+
+def th_keys(body: str) -> list[str]:
+    """The table's header cells, as their labels (sortable or not), in order."""
+    head = body[body.index("<thead>") : body.index("</thead>")]
+    labels = re.findall(r'<th scope="col"[^>]*>\s*(?:<a [^>]*>)?\s*([^<]+?)\s*<', head)
+    return labels
+
+
+@every_mode
+def test_columns_follow_cols_in_their_order(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "cols=status&cols=host_name&cols=created_at", mode), mode)
+    assert th_keys(body) == ["Status", "Host name", "Created"]
+    tbody = body[body.index("<tbody>") : body.index("</tbody>")]
+    first = tbody[tbody.index("<tr>") : tbody.index("</tr>")]
+    assert first.count("<td") == 3
+    assert first.startswith('<tr><td><span class="badge')
+    assert 'class="cut key"' in first
+    assert "@" not in first  # no email column
+
+
+@every_mode
+def test_columns_default_is_all_ten_and_left_out_of_the_url(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    response = get(alice, ctx, "cols=" + ",".join(COLUMNS), mode)
+    body = check_shape(response, mode)
+    assert len(th_keys(body)) == 10
+    if mode != "full":
+        assert "cols" not in response["HX-Push-Url"]
+    assert 'name="cols"' in body and "(10 of 10)" in body
+
+
+@every_mode
+def test_columns_chooser_moves_keep_the_page(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "offset=40&cols=host_name,status", mode), mode)
+    up = escape(f"{LIST}?ctx={ctx}&offset=40&cols=status&cols=host_name")
+    assert f'href="{up}" hx-get="{up}"' in body
+    assert 'aria-label="Move Status up (left)"' in body
+    assert 'aria-label="Move Host name up (left)"' not in body  # first already
+    assert "(2 of 10)" in body
+    # Hidden columns are offered after the shown ones, unticked.
+    boxes = re.findall(r'id="col-(\w+)"\s+name="cols" value="\w+"\s*(checked)?', body)
+    assert boxes[0] == ("status", "checked")
+    assert ("host_email", "") in boxes
+
+
+@every_mode
+def test_columns_results_update_the_chooser_out_of_band(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "cols=host_name,owner_email", mode), mode)
+    oob = 'id="columns" class="col-form"'
+    assert oob in body
+    form = body[body.index(oob) :]
+    assert ('hx-swap-oob="true"' in form[: form.index(">")]) == (mode == "results")
+    # The filter form carries the columns too (its own requests keep them).
+    assert '<input type="hidden" name="cols" value="owner_email">' in body
+
+
+def test_columns_saved_view_keeps_them(alice: Client, ctx: str) -> None:
+    query = "statuses=connected&cols=owner_email&cols=host_name"
+    response = alice.post(
+        reverse("connections:view_create"), {"ctx": ctx, "name": "Owners", "query": query}
+    )
+    assert response.status_code == 302
+    opened = alice.get(response["Location"])
+    body = body_of(opened)
+    assert th_keys(body) == ["Owner email", "Host name"]
+
+
+def test_columns_export_links_follow_them(alice: Client, ctx: str) -> None:
+    body = body_of(get(alice, ctx, "cols=owner_email,host_name", "full"))
+    links = re.findall(r'href="(/connections/export\.csv\?[^"]+)"', body)
+    assert links and all("cols=owner_email&amp;cols=host_name" in u for u in links[:3])
+    every = [u for u in links if "cols" not in u]
+    assert len(every) == 1  # "All columns"
+    assert ">All columns</a>" in body
+    csv_text = b"".join(alice.get(unescape(links[0])).streaming_content).decode()
+    assert csv_text.startswith("Host organization ID,Owner email,Host name\r\n")
+    assert "All columns" not in body_of(get(alice, ctx, "", "full"))

@@ -65,6 +65,37 @@
     }
   });
 
+  // --- Focus after htmx swaps ------------------------------------------------------------
+  // htmx itself gives the focus back to an element swapped in with the id of the one that
+  // had it (a checkbox, the search box, "Next ›"). A page change moves it to the results
+  // heading, the table's top in view; so does a swap that removed the focused control with
+  // no successor (a page number, a chip, Retry, Clear all), instead of leaving it nowhere.
+  function resultsHeading() {
+    return document.getElementById("results-heading") || document.getElementById("page-title");
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr) { xhr.hostadminFocus = document.activeElement; }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var detail = event.detail;
+    var had = detail.xhr && detail.xhr.hostadminFocus;
+    var control = detail.requestConfig && detail.requestConfig.elt;
+    var heading = resultsHeading();
+    if (!heading) { return; }
+    if (control instanceof Element && control.closest(".pager")) {
+      heading.scrollIntoView({ block: "start" });
+      heading.focus({ preventScroll: true });
+      return;
+    }
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (had && had !== document.body && !had.isConnected && lost) {
+      heading.focus({ preventScroll: true });
+    }
+  });
+
   // Copy buttons only make sense with a clipboard.
   function showCopyButtons() {
     if (!navigator.clipboard) { return; }

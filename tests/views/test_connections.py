@@ -1372,3 +1372,22 @@ def test_columns_export_links_follow_them(alice: Client, ctx: str) -> None:
     csv_text = b"".join(alice.get(unescape(links[0])).streaming_content).decode()
     assert csv_text.startswith("Host organization ID,Owner email,Host name\r\n")
     assert "All columns" not in body_of(get(alice, ctx, "", "full"))
+
+
+# --- the pager above the table and the results heading ----------------------------------
+
+
+@every_mode
+def test_pager_above_and_below_the_table_with_distinct_ids(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "offset=20", mode), mode)
+    top = body.index('aria-label="Pages (above the table)"')
+    table, bottom = body.index('<table class="grid">'), body.index('aria-label="Pagination"')
+    assert top < table < bottom
+    base = escape(f"{LIST}?ctx={ctx}&offset=40")
+    assert f'id="top-page-next" href="{base}"' in body[top:table]
+    assert f'id="page-next" href="{base}"' in body[bottom:]
+    ids = re.findall(r'\bid="([^"]+)"', body)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert '<h2 id="results-heading" class="range" tabindex="-1">21–40 of 302</h2>' in body

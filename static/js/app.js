@@ -96,8 +96,227 @@
     }
   });
 
+  // --- Keyboard shortcuts, as GitHub's (the "?" dialog lists them: list.html) ---------------
+  function typing(element) {
+    return element instanceof Element && (element.isContentEditable || element.matches(
+      "textarea, select, input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit]):not([type=reset])"));
+  }
+
+  function tableRows() {
+    return Array.prototype.slice.call(document.querySelectorAll("#results table.grid tbody tr"));
+  }
+
+  function currentRow() {
+    var active = document.activeElement;
+    var row = active instanceof Element ? active.closest("#results table.grid tbody tr") : null;
+    return row || document.querySelector("#results tr.is-current");
+  }
+
+  function moveRow(by) {
+    var rows = tableRows();
+    if (!rows.length) { return; }
+    var index = rows.indexOf(currentRow());
+    var next = rows[index === -1 ? (by > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, index + by))];
+    rows.forEach(function (r) { r.classList.toggle("is-current", r === next); });
+    var link = next.querySelector("td.key a");
+    if (link) { link.focus({ preventScroll: true }); }
+    next.scrollIntoView({ block: "nearest" });
+  }
+
+  function clickIfThere(id) {
+    var link = document.getElementById(id);
+    if (link) { link.click(); }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (typing(event.target) || !document.getElementById("results")) { return; }
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && dialog.open) { return; }  // Esc closes it (the browser's own)
+    var key = event.key;
+    if (key === "/") {
+      var search = document.getElementById("search-text");
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+    } else if (key === "j" || key === "k") {
+      event.preventDefault();
+      moveRow(key === "j" ? 1 : -1);
+    } else if (key === "o" || (key === "Enter" && event.target === document.body)) {
+      var row = currentRow();
+      var open = row && row.querySelector("td.key a");
+      if (open) { event.preventDefault(); open.click(); }
+    } else if (key === "[" || key === "]") {
+      event.preventDefault();
+      clickIfThere(key === "[" ? "page-prev" : "page-next");
+    } else if (key === "?" && dialog) {
+      event.preventDefault();
+      dialog.showModal();
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    // The row with the focus is the current one (Tab and a click move it too).
+    var row = event.target instanceof Element ? event.target.closest("#results table.grid tbody tr") : null;
+    if (row) { tableRows().forEach(function (r) { r.classList.toggle("is-current", r === row); }); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target instanceof Element ? event.target.closest("[data-shortcuts]") : null;
+    var dialog = document.getElementById("shortcuts");
+    if (opener && dialog) { dialog.showModal(); }
+  });
+
+  // --- Loading: the results are busy while a request for them runs ------------------------
+  // Stale rows dim and take no clicks, the export links are off (app.css; a click is refused
+  // below), and after a second a "Still loading…" is shown and announced, with a Cancel
+  // that aborts the request (htmx:abort on the element the request is kept on).
+  var loading = null;  // {elt, timer}
+
+  function busy(on) {
+    var results = document.getElementById("results");
+    if (results) {
+      if (on) { results.setAttribute("aria-busy", "true"); } else { results.removeAttribute("aria-busy"); }
+      results.querySelectorAll("a[data-export]").forEach(function (a) {
+        if (on) { a.setAttribute("aria-disabled", "true"); } else { a.removeAttribute("aria-disabled"); }
+      });
+    }
+    var still = document.getElementById("still-loading");
+    var cancel = document.getElementById("cancel-loading");
+    if (!on) {
+      if (still) { still.textContent = ""; }
+      if (cancel) {
+        var hadFocus = document.activeElement === cancel;
+        cancel.hidden = true;
+        if (hadFocus) { resultsHeadingOrTitle().focus(); }
+      }
+    }
+  }
+
+  function resultsHeadingOrTitle() {
+    return document.getElementById("results-heading") || document.getElementById("page-title") || document.body;
+  }
+
+  function endLoading() {
+    if (loading) { clearTimeout(loading.timer); loading = null; }
+    busy(false);
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var detail = event.detail;
+    var target = detail.target;
+    var forResults = target && (target.id === "results" || target.id === "content");
+    if (!forResults || detail.elt.getAttribute("hx-swap") === "none") { return; }
+    endLoading();
+    busy(true);
+    var elt = detail.elt;
+    loading = {
+      elt: elt,
+      timer: setTimeout(function () {
+        var still = document.getElementById("still-loading");
+        var cancel = document.getElementById("cancel-loading");
+        if (still) { still.textContent = "Still loading…"; }
+        if (cancel) { cancel.hidden = false; }
+      }, 1000)
+    };
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (loading && event.detail.elt === loading.elt) { endLoading(); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (!target) { return; }
+    if (target.closest("#cancel-loading") && loading) {
+      var elt = loading.elt;
+      var filters = document.getElementById("filters");
+      window.htmx.trigger(elt, "htmx:abort");
+      if (filters && filters !== elt) { window.htmx.trigger(filters, "htmx:abort"); }  // hx-sync keeps it there
+      endLoading();
+      return;
+    }
+    var stale = target.closest("a[data-export][aria-disabled='true']");
+    if (stale) { event.preventDefault(); event.stopImmediatePropagation(); }
+  }, true);
+
+  // --- One search, one history entry --------------------------------------------------
+  // The first request of a typed search pushes an entry; the next ones replace it; the
+  // search settles on Enter, on leaving the box or after a pause of a second, and the
+  // next typing starts a new entry. Back then undoes a whole search, not one letter.
+  var searching = false;
+  var settleTimer = null;
+
+  function settle() { searching = false; clearTimeout(settleTimer); }
+
+  document.addEventListener("input", function (event) {
+    if (!(event.target instanceof Element) || event.target.id !== "search-text") { return; }
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(settle, 1000 + 300);  // the request waits 300 ms for typing to stop
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target instanceof Element && event.target.id === "search-text") { settle(); }
+  });
+
+  document.addEventListener("htmx:beforeHistoryUpdate", function (event) {
+    var history = event.detail.history;
+    var config = event.detail.requestConfig || {};
+    var trigger = config.triggeringEvent;
+    var typed = trigger && trigger.type === "input" && trigger.target && trigger.target.id === "search-text";
+    var here = window.location.pathname + window.location.search;
+    if (history.type !== "push") { return; }
+    if (history.path === here) {
+      history.type = "replace";  // the same view again (Enter after typing): no new entry
+    } else if (typed) {
+      if (searching) { history.type = "replace"; }
+      searching = true;
+    }
+    if (!typed) { settle(); }
+  });
+
+  // --- Phone width: the filters fold behind "Filters (N active)" ----------------------------
+  // Folded unless the user opened them or something in them needs attention (a message);
+  // a swap of the page's content keeps the user's choice. Wider, they are always open.
+  var narrow = window.matchMedia("(max-width: 800px)");
+  var filtersOpen = false;
+
+  function foldFilters() {
+    var fold = document.getElementById("filters-fold");
+    if (!fold) { return; }
+    fold.open = !narrow.matches || filtersOpen || fold.hasAttribute("data-attention");
+  }
+
+  document.addEventListener("click", function (event) {
+    var summary = event.target instanceof Element ? event.target.closest("#filters-fold > summary") : null;
+    if (summary) { filtersOpen = !summary.parentElement.open; }
+  });
+  narrow.addEventListener("change", foldFilters);
+  document.addEventListener("DOMContentLoaded", foldFilters);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "content") { foldFilters(); }
+  });
+
+  // --- Cut-off names and emails: the whole value under the pointer and on a tap ----------
+  function markCut(cell) {
+    cell.classList.toggle("is-cut", cell.scrollWidth > cell.clientWidth || cell.classList.contains("is-shown"));
+  }
+  document.addEventListener("mouseover", function (event) {
+    var cell = event.target instanceof Element ? event.target.closest("td.cut") : null;
+    if (cell) { markCut(cell); }
+  });
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    var cell = target && !target.closest("a") ? target.closest("td.cut") : null;
+    document.querySelectorAll("td.cut.is-shown").forEach(function (other) {
+      if (other !== cell) { other.classList.remove("is-shown"); }
+    });
+    if (cell) {
+      markCut(cell);
+      if (cell.classList.contains("is-cut")) { cell.classList.toggle("is-shown"); }
+    }
+  });
+
   // Copy buttons only make sense with a clipboard.
   function showCopyButtons() {
+    document.querySelectorAll("[data-shortcuts][hidden]").forEach(function (b) { b.hidden = false; });
     if (!navigator.clipboard) { return; }
     document.querySelectorAll("[data-copy][hidden]").forEach(function (b) { b.hidden = false; });
   }

@@ -16,11 +16,15 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Download, Page, expect
 
 from connections.models import SavedView
-from tests.e2e.conftest import PASSWORD, axe_violations, host_names, sign_in
+from tests.e2e.conftest import (
+    PASSWORD,
+    axe_violations,
+    host_names,
+    sign_in,
+    target_size_violations,
+)
 
 pytestmark = pytest.mark.e2e
-
-WCAG22_TARGET_SIZE = "axe.run(document, {runOnly: ['target-size'], resultTypes: ['violations']})"
 
 
 def headers(page: Page) -> list[str]:
@@ -57,7 +61,7 @@ def test_columns_hide_move_back_and_keyboard(signed_in: Page) -> None:
     expect(chooser).to_have_attribute("open", "")
     expect(summary).to_contain_text("(10 of 10)")
     assert axe_violations(page) == []
-    assert page.evaluate(WCAG22_TARGET_SIZE)["violations"] == []
+    assert target_size_violations(page) == []
 
     # Hide "Owner email" with the space bar: the table and the address follow.
     owner = page.get_by_role("checkbox", name="Owner email")

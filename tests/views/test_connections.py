@@ -1391,3 +1391,24 @@ def test_pager_above_and_below_the_table_with_distinct_ids(
     ids = re.findall(r'\bid="([^"]+)"', body)
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     assert '<h2 id="results-heading" class="range" tabindex="-1">21–40 of 302</h2>' in body
+
+
+# --- keyboard shortcuts and loading: what app.js works with ------------------------------
+
+
+@page_modes
+def test_shortcuts_dialog_and_loading_status_are_on_the_page(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert '<dialog id="shortcuts" class="shortcuts" aria-labelledby="shortcuts-title">' in body
+    assert "<kbd>j</kbd> / <kbd>k</kbd></dt><dd>Next / previous row</dd>" in body
+    assert '<form method="dialog">' in body
+    assert '<span id="still-loading" role="status"></span>' in body
+    assert '<button type="button" id="cancel-loading" class="btn btn-small" hidden>Cancel' in body
+    assert "<script" not in body.split("</head>")[-1]  # CSP: no inline script
+
+
+def test_shortcuts_dialog_not_in_the_results_partial(alice: Client, ctx: str) -> None:
+    body = check_shape(get(alice, ctx, "offset=20", "results"), "results")
+    assert 'id="shortcuts"' not in body  # it stays where it is; the rows change

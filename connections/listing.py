@@ -308,6 +308,48 @@ def page_numbers(
     return numbers
 
 
+# --- a detail page's previous and next rows -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The rows before and after one row of a list view, as links to their detail pages
+    (each leading back to its own page of the list); None at the ends, or when unknown."""
+
+    previous: str | None = None
+    next: str | None = None
+
+
+def detail_neighbours(
+    ctx: OrgContext, query: ListQuery, view_id: int | None, host_org_id: uuid.UUID
+) -> Neighbours:
+    """One upstream call for the row's page with a row on either side; a second one only
+    for the last row of a 100-row page (the upstream's limit). A failure is no links."""
+    limit, start = min(100, query.limit + 2), max(0, query.offset - 1)
+    try:
+        for _ in range(2):
+            page = api.list_host_connections(ctx.caller, query, limit=limit, offset=start)
+            ids = [item.host_organization_id for item in page.items]
+            at = ids.index(host_org_id) if host_org_id in ids else -1
+            if at >= 0 and (at + 1 < len(ids) or start + len(ids) >= page.total_items):
+                break
+            if len(ids) < limit:
+                return Neighbours()  # not in this view (any more)
+            start += len(ids) - 2
+        else:
+            return Neighbours()
+    except api.ApiError:
+        return Neighbours()
+
+    def link(index: int) -> str | None:
+        if not 0 <= index < len(ids):
+            return None
+        back = query.at_offset((start + index) // query.limit * query.limit)
+        return links.detail_url(ctx, ids[index], back, view_id)
+
+    return Neighbours(previous=link(at - 1), next=link(at + 1))
+
+
 # --- the saved-views panel ---------------------------------------------------------------
 
 

@@ -314,6 +314,33 @@
     }
   });
 
+  // --- Back from a detail page: the row opened is scrolled to and marked ----------------
+  // Its id is the list URL's fragment (#c-<id>): the detail page's back link has it, and a
+  // click on a row writes it into the current entry so the browser's Back has it too.
+  var ROW_HASH = /^#c-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+  function markReturnedRow() {
+    var match = ROW_HASH.exec(window.location.hash);
+    if (!match) { return; }
+    var link = document.querySelector("#results td.key a[href*='/" + match[1] + "/']");
+    var row = link && link.closest("tr");
+    if (!row) { return; }
+    tableRows().forEach(function (r) { r.classList.toggle("is-current", r === row); });
+    row.classList.add("is-opened");
+    row.scrollIntoView({ block: "center" });
+    link.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element ? event.target.closest("#results td.key a") : null;
+    var match = link && /\/connections\/([0-9a-f-]{36})\//.exec(link.getAttribute("href"));
+    if (match) {
+      history.replaceState(history.state, "", window.location.pathname + window.location.search + "#c-" + match[1]);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", markReturnedRow);
+  window.addEventListener("pageshow", function (event) { if (event.persisted) { markReturnedRow(); } });
+
   // Copy buttons only make sense with a clipboard.
   function showCopyButtons() {
     document.querySelectorAll("[data-shortcuts][hidden]").forEach(function (b) { b.hidden = false; });

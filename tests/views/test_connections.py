@@ -905,8 +905,16 @@ def detail(client: Client, ctx: str, host_id: str, back: str | None = None) -> A
 
 
 def back_href(body: str) -> str:
+    """The back link's list URL without its fragment (the row: see the test below)."""
     start = body.index('<a class="back-link" href="') + len('<a class="back-link" href="')
-    return unescape(body[start : body.index('"', start)])
+    return unescape(body[start : body.index('"', start)]).partition("#")[0]
+
+
+def test_detail_back_link_names_the_row(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    row = pick_row(sandbox)
+    body = body_of(detail(alice, ctx, row["host_organization_id"], "limit=50"))
+    href = f"{LIST}?ctx={ctx}&amp;limit=50#c-{row['host_organization_id']}"
+    assert f'<a class="back-link" href="{href}">' in body
 
 
 def test_detail_shows_every_field(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
@@ -1412,3 +1420,60 @@ def test_shortcuts_dialog_and_loading_status_are_on_the_page(
 def test_shortcuts_dialog_not_in_the_results_partial(alice: Client, ctx: str) -> None:
     body = check_shape(get(alice, ctx, "offset=20", "results"), "results")
     assert 'id="shortcuts"' not in body  # it stays where it is; the rows change
+
+
+# --- the detail page's previous and next rows -----------------------------------------
+
+
+def nav_links(body: str) -> dict[str, tuple[str, str]]:
+    """The detail page's previous and next row links: rel → (row id, back query)."""
+    found = {}
+    for href, rel in re.findall(r'<a class="btn" href="([^"]+)" rel="(prev|next)"', body):
+        parts = urlsplit(unescape(href))
+        host_id = parts.path.removeprefix(LIST).strip("/")
+        found[rel] = (host_id, parse_qs(parts.query).get("back", [""])[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("back", "index", "prev", "next_"),
+    [
+        ("offset=20", 25, (24, "offset=20"), (26, "offset=20")),
+        ("offset=20", 20, (19, ""), (21, "offset=20")),  # first of its page
+        ("offset=20", 39, (38, "offset=20"), (40, "offset=40")),  # last of its page
+        ("limit=100", 99, (98, "limit=100"), (100, "limit=100&offset=100")),  # two calls
+        ("", 0, None, (1, "")),
+    ],
+)
+def test_detail_previous_and_next_rows_of_the_list_view(
+    alice: Client,
+    sandbox: SandboxApp,
+    ctx: str,
+    back: str,
+    index: int,
+    prev: tuple[int, str] | None,
+    next_: tuple[int, str] | None,
+) -> None:
+    rows = expected_rows(sandbox)
+    response = detail(alice, ctx, rows[index]["host_organization_id"], back or "limit=20")
+    assert response.status_code == 200
+    found = nav_links(body_of(response))
+    for rel, want in (("prev", prev), ("next", next_)):
+        if want is None:
+            assert rel not in found
+        else:
+            assert found[rel] == (rows[want[0]]["host_organization_id"], want[1])
+
+
+def test_detail_last_row_has_no_next_and_no_back_no_links(
+    alice: Client, sandbox: SandboxApp, ctx: str
+) -> None:
+    rows = expected_rows(sandbox)
+    body = body_of(detail(alice, ctx, rows[-1]["host_organization_id"], "offset=300"))
+    assert set(nav_links(body)) == {"prev"}
+    assert nav_links(body)["prev"][0] == rows[-2]["host_organization_id"]
+    body = body_of(detail(alice, ctx, rows[5]["host_organization_id"]))  # no list view
+    assert nav_links(body) == {}
+    # A row outside the view it claims (another search): no neighbours, the page is fine.
+    response = detail(alice, ctx, rows[5]["host_organization_id"], "search_text=zzzz")
+    assert response.status_code == 200 and nav_links(body_of(response)) == {}

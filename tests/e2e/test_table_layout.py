@@ -209,3 +209,18 @@ def test_layout_375_filters_fold_first_row_on_first_screen_targets(
     page.get_by_role("link", name="Clear all").tap()
     expect(summary).to_have_text("Filters (0 active)")
     expect(fold).to_have_attribute("open", "")
+
+
+def test_layout_focus_after_retry_lands_on_the_heading(signed_in: Page, sandbox: Any) -> None:
+    page = signed_in
+    sandbox.faults.add("status_503", path="/host-connections", times=None)
+    page.get_by_role("checkbox", name="Disconnected").uncheck()
+    retry = page.get_by_role("link", name="Retry")
+    expect(retry).to_be_visible()
+    assert axe_violations(page) == []
+    sandbox.faults.clear()
+    retry.focus()
+    page.keyboard.press("Enter")
+    connected = expected_names(sandbox, statuses=("connected",))
+    expect(page.locator("#result-count")).to_have_text(f"{len(connected)} connections match")
+    expect(page.locator("#results-heading")).to_be_focused()

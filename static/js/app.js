@@ -118,7 +118,7 @@
     var index = rows.indexOf(currentRow());
     var next = rows[index === -1 ? (by > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, index + by))];
     rows.forEach(function (r) { r.classList.toggle("is-current", r === next); });
-    var link = next.querySelector("td.key a");
+    var link = next.querySelector("td > a");
     if (link) { link.focus({ preventScroll: true }); }
     next.scrollIntoView({ block: "nearest" });
   }
@@ -142,7 +142,7 @@
       moveRow(key === "j" ? 1 : -1);
     } else if (key === "o" || (key === "Enter" && event.target === document.body)) {
       var row = currentRow();
-      var open = row && row.querySelector("td.key a");
+      var open = row && row.querySelector("td > a");
       if (open) { event.preventDefault(); open.click(); }
     } else if (key === "[" || key === "]") {
       event.preventDefault();
@@ -299,13 +299,13 @@
     cell.classList.toggle("is-cut", cell.scrollWidth > cell.clientWidth || cell.classList.contains("is-shown"));
   }
   document.addEventListener("mouseover", function (event) {
-    var cell = event.target instanceof Element ? event.target.closest("td.cut") : null;
+    var cell = event.target instanceof Element ? event.target.closest("td[title]") : null;
     if (cell) { markCut(cell); }
   });
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
-    var cell = target && !target.closest("a") ? target.closest("td.cut") : null;
-    document.querySelectorAll("td.cut.is-shown").forEach(function (other) {
+    var cell = target && !target.closest("a") ? target.closest("td[title]") : null;
+    document.querySelectorAll("td.is-shown").forEach(function (other) {
       if (other !== cell) { other.classList.remove("is-shown"); }
     });
     if (cell) {
@@ -322,7 +322,7 @@
   function markReturnedRow() {
     var match = ROW_HASH.exec(window.location.hash);
     if (!match) { return; }
-    var link = document.querySelector("#results td.key a[href*='/" + match[1] + "/']");
+    var link = document.querySelector("#results tbody td > a[href*='/" + match[1] + "/']");
     var row = link && link.closest("tr");
     if (!row) { return; }
     tableRows().forEach(function (r) { r.classList.toggle("is-current", r === row); });
@@ -332,7 +332,7 @@
   }
 
   document.addEventListener("click", function (event) {
-    var link = event.target instanceof Element ? event.target.closest("#results td.key a") : null;
+    var link = event.target instanceof Element ? event.target.closest("#results tbody td > a") : null;
     var match = link && /\/connections\/([0-9a-f-]{36})\//.exec(link.getAttribute("href"));
     if (match) {
       history.replaceState(history.state, "", window.location.pathname + window.location.search + "#c-" + match[1]);

@@ -14,7 +14,7 @@ from tests.e2e.conftest import axe_violations, expected_names, host_names
 
 pytestmark = pytest.mark.e2e
 
-CURRENT = "#results tr.is-current td.key a"
+CURRENT = "#results tr.is-current td > a"
 
 
 def history_length(page: Page) -> int:

@@ -15,7 +15,7 @@ from tests.e2e.conftest import axe_violations, expected_names
 
 pytestmark = pytest.mark.e2e
 
-OPENED = "#results tr.is-opened td.key a"
+OPENED = "#results tr.is-opened td > a"
 
 
 def test_return_marks_the_row_and_steps_through_the_view(
@@ -25,7 +25,7 @@ def test_return_marks_the_row_and_steps_through_the_view(
     every = expected_names(sandbox)
     page.goto(f"{page.url.split('?')[0]}?ctx={demo_client.pk}&limit=50")
     row = page.locator("table.grid tbody tr").nth(45)
-    row.locator("td.key a").click()
+    row.locator("td > a").click()
     title = page.get_by_role("heading", level=1)
     expect(title).to_have_text(every[45])
 

@@ -239,37 +239,39 @@
   }, true);
 
   // --- One search, one history entry --------------------------------------------------
-  // The first request of a typed search pushes an entry; the next ones replace it; the
-  // search settles on Enter, on leaving the box or after a pause of a second, and the
-  // next typing starts a new entry. Back then undoes a whole search, not one letter.
-  var searching = false;
-  var settleTimer = null;
-
-  function settle() { searching = false; clearTimeout(settleTimer); }
+  // A typed search is one entry: its first response pushes it, the next ones replace it.
+  // It ends (settles) on Enter, on leaving the box or at a pause of a second between two
+  // keys; the next key starts a new one. Each request carries the search it was sent for,
+  // so a slow response never counts for the next search. Back undoes a whole search.
+  var search = { current: 0, pushed: -1, lastKey: 0, settled: true };
 
   document.addEventListener("input", function (event) {
     if (!(event.target instanceof Element) || event.target.id !== "search-text") { return; }
-    clearTimeout(settleTimer);
-    settleTimer = setTimeout(settle, 1000 + 300);  // the request waits 300 ms for typing to stop
+    var now = Date.now();
+    if (search.settled || now - search.lastKey >= 1000) { search.current += 1; search.settled = false; }
+    search.lastKey = now;
   });
   document.addEventListener("focusout", function (event) {
-    if (event.target instanceof Element && event.target.id === "search-text") { settle(); }
+    if (event.target instanceof Element && event.target.id === "search-text") { search.settled = true; }
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.xhr) { event.detail.xhr.hostadminSearch = search.current; }
   });
 
   document.addEventListener("htmx:beforeHistoryUpdate", function (event) {
     var history = event.detail.history;
-    var config = event.detail.requestConfig || {};
-    var trigger = config.triggeringEvent;
+    var xhr = event.detail.xhr || {};
+    var trigger = (event.detail.requestConfig || {}).triggeringEvent;
     var typed = trigger && trigger.type === "input" && trigger.target && trigger.target.id === "search-text";
-    var here = window.location.pathname + window.location.search;
+    if (!typed) { search.settled = true; }
     if (history.type !== "push") { return; }
-    if (history.path === here) {
+    if (history.path === window.location.pathname + window.location.search) {
       history.type = "replace";  // the same view again (Enter after typing): no new entry
+    } else if (typed && xhr.hostadminSearch === search.pushed) {
+      history.type = "replace";
     } else if (typed) {
-      if (searching) { history.type = "replace"; }
-      searching = true;
+      search.pushed = xhr.hostadminSearch;
     }
-    if (!typed) { settle(); }
   });
 
   // --- Phone width: the filters fold behind "Filters (N active)" ----------------------------

@@ -156,11 +156,14 @@ def test_columns_without_javascript(new_page: Callable[..., Page], user: User) -
     assert "host_email" not in cols(page) and "archived" not in cols(page)
     page.locator("details.col-chooser summary").click()
     page.get_by_role("link", name="Move Owner email up (left)").click()
+    th = page.locator("table.grid thead th")
+    expect(th.first).to_contain_text("Owner email")  # the new page has loaded
     assert headers(page)[:2] == ["Owner email", "Host name"]
     # Showing a hidden column again puts it after the shown ones.
     page.locator("details.col-chooser summary").click()
     page.get_by_role("checkbox", name="Host email").check()
     page.get_by_role("button", name="Show these columns").click()
+    expect(th.last).to_contain_text("Host email")
     assert headers(page)[-1] == "Host email"
 
 

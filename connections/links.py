@@ -44,6 +44,14 @@ def leaving_url(url: str, unsaved: str) -> str:
     return f"{url}&{urlencode([('unsaved', unsaved)])}" if unsaved else url
 
 
+def list_row_url(
+    ctx: OrgContext, query: ListQuery, view_id: int | None, host_org_id: uuid.UUID
+) -> str:
+    """A list view with one of its rows as the fragment (``#c-<id>``): where a detail page
+    leads back to; the list scrolls to that row and marks it (app.js)."""
+    return f"{list_url(ctx, query, view_id)}#c-{host_org_id}"
+
+
 @cache
 def _list_path() -> str:
     return reverse("connections:list")

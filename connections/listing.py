@@ -22,6 +22,8 @@ from connections.context import OrgContext
 from connections.models import ApiClient, SavedView
 from connections.presenters import Row
 from connections.query import (
+    COLUMNS,
+    KEY_COLUMN,
     LABELS,
     ORDER_FIELDS,
     PAGE_SIZES,
@@ -37,6 +39,19 @@ class Column:
     label: str
     url: str = ""  # empty: not sortable
     aria_sort: str = ""  # "ascending" | "descending" | ""
+
+
+@dataclass(frozen=True)
+class ChooserColumn:
+    """One line of the column chooser: a box to show or hide the column, and links that
+    move a shown one left or right (a plain link each: it works without JavaScript)."""
+
+    key: str
+    label: str
+    shown: bool
+    fixed: bool = False  # the host name: always shown
+    earlier_url: str | None = None
+    later_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,20 +96,10 @@ class ExportLinks:
     whole: ExportLink
     excel: ExportLink  # with a byte-order mark
     page: ExportLink
+    all_columns: ExportLink | None = None  # the whole view with every column: when some are hidden
 
 
-_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("host_name", LABELS["host_name"]),
-    ("host_email", LABELS["host_email"]),
-    ("owner_email", LABELS["owner_email"]),
-    ("status", "Status"),
-    ("archived", "Archived"),
-    ("created_at", LABELS["created_at"]),
-    ("updated_at", LABELS["updated_at"]),
-    ("archived_at", LABELS["archived_at"]),
-    ("active_action_type", "Active action"),
-    ("active_action_updated_at", LABELS["active_action_updated_at"]),
-)
+_COLUMN_LABELS: dict[str, str] = {key: LABELS[key] for key in COLUMNS}
 
 
 class ConnectionList:
@@ -130,6 +135,11 @@ class ConnectionList:
         self.reset_url = links.list_url(ctx)
         self.own_org_url = links.list_url(ctx.own)  # the way out of a refused target
         self.columns = self._columns()
+        self.chooser = self._chooser()
+        # The form's hidden cols: none while the columns are the default ones.
+        self.chosen_columns = query.cols if query.cols != COLUMNS else ()
+        # The column form's other fields: the rest of the view, its page included.
+        self.column_form_params = [p for p in query.to_params() if p[0] != "cols"]
         self.chips = self._chips()
         self.api_error = page if isinstance(page, api.ApiError) else None
         self.rows: list[Row] = []
@@ -187,7 +197,8 @@ class ConnectionList:
 
     def _columns(self) -> list[Column]:
         query, columns = self.query, []
-        for key, label in _COLUMNS:
+        for key in query.cols:
+            label = _COLUMN_LABELS[key]
             if key not in ORDER_FIELDS:
                 columns.append(Column(key, label))
                 continue
@@ -196,6 +207,30 @@ class ConnectionList:
             url = self._url(query.sorted_by(key))
             columns.append(Column(key, label, url, direction if sorted_here else ""))
         return columns
+
+    def _chooser(self) -> list[ChooserColumn]:
+        """The shown columns in their order, then the hidden ones in the default order.
+        A move keeps the page: the rows do not change."""
+        query, shown = self.query, list(self.query.cols)
+
+        def moved(index: int, by: int) -> str:
+            cols = shown.copy()
+            cols[index], cols[index + by] = cols[index + by], cols[index]
+            return self._url(query.model_copy(update={"cols": tuple(cols)}))
+
+        items = [
+            ChooserColumn(
+                key,
+                _COLUMN_LABELS[key],
+                shown=True,
+                fixed=key == KEY_COLUMN,
+                earlier_url=moved(index, -1) if index > 0 else None,
+                later_url=moved(index, 1) if index < len(shown) - 1 else None,
+            )
+            for index, key in enumerate(shown)
+        ]
+        hidden = [k for k in COLUMNS if k not in shown]
+        return items + [ChooserColumn(k, _COLUMN_LABELS[k], shown=False) for k in hidden]
 
     def _chips(self) -> list[Chip]:
         query, chips = self.query, []
@@ -250,10 +285,13 @@ class ConnectionList:
         ctx, query, view_id = self.ctx, self.query, self._view_id
         export_id = uuid.uuid4().hex  # without JavaScript; with it, export_start makes one
 
-        def link(scope: Literal["all", "page"] = "all", bom: bool = False) -> ExportLink:
-            params = links.export_params(ctx, query, scope=scope, bom=bom, view_id=view_id)
+        def link(
+            q: ListQuery = query, scope: Literal["all", "page"] = "all", bom: bool = False
+        ) -> ExportLink:
+            params = links.export_params(ctx, q, scope=scope, bom=bom, view_id=view_id)
             return ExportLink(links.export_url(params, export_id), links.export_start_url(params))
 
+        every_column = query.model_copy(update={"cols": COLUMNS})
         return ExportLinks(
             rows=total,
             cap=settings.EXPORT_MAX_ROWS,
@@ -261,6 +299,7 @@ class ConnectionList:
             whole=link(),
             excel=link(bom=True),
             page=link(scope="page"),
+            all_columns=link(every_column) if query.cols != COLUMNS else None,
         )
 
 
@@ -283,6 +322,48 @@ def page_numbers(
     else:
         numbers += range(current + 1, count + 1)
     return numbers
+
+
+# --- a detail page's previous and next rows -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The rows before and after one row of a list view, as links to their detail pages
+    (each leading back to its own page of the list); None at the ends, or when unknown."""
+
+    previous: str | None = None
+    next: str | None = None
+
+
+def detail_neighbours(
+    ctx: OrgContext, query: ListQuery, view_id: int | None, host_org_id: uuid.UUID
+) -> Neighbours:
+    """One upstream call for the row's page with a row on either side; a second one only
+    for the last row of a 100-row page (the upstream's limit). A failure is no links."""
+    limit, start = min(100, query.limit + 2), max(0, query.offset - 1)
+    try:
+        for _ in range(2):
+            page = api.list_host_connections(ctx.caller, query, limit=limit, offset=start)
+            ids = [item.host_organization_id for item in page.items]
+            at = ids.index(host_org_id) if host_org_id in ids else -1
+            if at >= 0 and (at + 1 < len(ids) or start + len(ids) >= page.total_items):
+                break
+            if len(ids) < limit:
+                return Neighbours()  # not in this view (any more)
+            start += len(ids) - 2
+        else:
+            return Neighbours()
+    except api.ApiError:
+        return Neighbours()
+
+    def link(index: int) -> str | None:
+        if not 0 <= index < len(ids):
+            return None
+        back = query.at_offset((start + index) // query.limit * query.limit)
+        return links.detail_url(ctx, ids[index], back, view_id)
+
+    return Neighbours(previous=link(at - 1), next=link(at + 1))
 
 
 # --- the saved-views panel ---------------------------------------------------------------

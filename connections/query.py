@@ -29,11 +29,25 @@ OrderBy = Literal[
 ]
 OrderDir = Literal["asc", "desc"]
 ActionType = Literal["analytics_request"]
+ColumnName = Literal[
+    "host_name",
+    "host_email",
+    "owner_email",
+    "status",
+    "archived",
+    "created_at",
+    "updated_at",
+    "archived_at",
+    "active_action_type",
+    "active_action_updated_at",
+]
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 SEARCH_FIELDS: tuple[SearchField, ...] = get_args(SearchField)
 ORDER_FIELDS: tuple[OrderBy, ...] = get_args(OrderBy)
 ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
+COLUMNS: tuple[ColumnName, ...] = get_args(ColumnName)  # the table's columns, default order
+KEY_COLUMN: ColumnName = "host_name"  # always shown: its cell links to the connection
 PAGE_SIZES = (20, 50, 100)
 MAX_SEARCH = 255
 MAX_UNSAVED = 2000  # a list URL's query string: context, view and filters
@@ -49,6 +63,10 @@ LABELS: dict[str, str] = {
     "connected": "Connected",
     "disconnected": "Disconnected",
     "analytics_request": "Analytics request",
+    "status": "Status",
+    "archived": "Archived",
+    "active_action_type": "Active action",
+    "cols": "Columns",
 }
 
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never in user text
@@ -75,11 +93,19 @@ class ListQuery(BaseModel):
     active_action_types: Annotated[tuple[ActionType, ...], Field(min_length=1)] | None = None
     limit: int = 20
     offset: Annotated[int, Field(ge=0)] = 0  # no cap: the upstream sets none
+    cols: tuple[ColumnName, ...] = COLUMNS  # shown columns, in order; never sent upstream
 
     @field_validator("statuses", "active_action_types")
     @classmethod
     def _sorted_unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return tuple(sorted(set(value))) if value is not None else None
+
+    @field_validator("cols")
+    @classmethod
+    def _columns(cls, value: tuple[ColumnName, ...]) -> tuple[ColumnName, ...]:
+        if len(set(value)) != len(value) or KEY_COLUMN not in value:
+            raise ValueError(f"columns must be distinct and include {KEY_COLUMN}")
+        return value
 
     @field_validator("search_text")
     @classmethod
@@ -198,6 +224,10 @@ class ListQuery(BaseModel):
                     "showing the first page."
                 )
 
+        cols = _parse_columns(getlist("cols"), messages)
+        if cols is not None:
+            raw["cols"] = cols
+
         return ParsedQuery(cls._validate_nearest(raw, messages), messages)
 
     @classmethod
@@ -279,6 +309,32 @@ class ListQuery(BaseModel):
     @classmethod
     def from_querystring(cls, querystring: str) -> ParsedQuery:
         return cls.parse(parse_qs(querystring, keep_blank_values=True))
+
+
+def _parse_columns(values: list[str], messages: dict[str, str]) -> tuple[ColumnName, ...] | None:
+    """``cols``: repeated (as the form sends it) or comma-separated (as people type it),
+    in the order shown. Unknown names and repeats are dropped with a message; the host
+    name is always shown (its cell is the row's link): put first when left out."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    bad = [n for n in names if n not in COLUMNS]
+    cols: list[ColumnName] = []
+    for name in names:
+        if name in COLUMNS and name not in cols:
+            cols.append(name)  # a ColumnName: checked above
+    if bad and not cols:
+        messages["cols"] = f"“{_short(bad[0])}” is not a column; showing the default columns."
+        return None
+    if not cols:
+        return None
+    problems = [f"“{_short(bad[0])}” is not a column; it was left out."] if bad else []
+    if len(cols) + len(bad) < len(names):
+        problems.append("Each column is shown once.")
+    if KEY_COLUMN not in cols:
+        cols.insert(0, KEY_COLUMN)
+        problems.append("Host name is always shown: it links to the connection.")
+    if problems:
+        messages["cols"] = " ".join(problems)
+    return tuple(cols)
 
 
 @dataclass(frozen=True)

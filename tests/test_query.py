@@ -9,7 +9,7 @@ import pytest
 from django.http import QueryDict
 from pydantic import ValidationError
 
-from connections.query import MAX_SEARCH, ListQuery, PageParams, parse_int
+from connections.query import COLUMNS, MAX_SEARCH, ListQuery, PageParams, parse_int
 
 
 def parse(querystring: str):
@@ -463,3 +463,63 @@ def test_page_params_parsed_once() -> None:
 )
 def test_page_params_bad_values_fall_back(raw: str, expected: PageParams) -> None:
     assert PageParams.parse(QueryDict(raw)) == expected
+
+
+# --- cols: the shown columns, in order ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("querystring", "expected"),
+    [
+        ("cols=host_name&cols=status", ("host_name", "status")),
+        ("cols=status,host_name", ("status", "host_name")),
+        ("cols=+status+,+host_name", ("status", "host_name")),
+        ("cols=", COLUMNS),
+    ],
+)
+def test_parse_cols_keeps_the_order_given(querystring: str, expected: tuple[str, ...]) -> None:
+    parsed = parse(querystring)
+    assert parsed.is_clean, parsed.messages
+    assert parsed.query.cols == expected
+
+
+@pytest.mark.parametrize(
+    ("querystring", "expected", "message"),
+    [
+        ("cols=nope", COLUMNS, "“nope” is not a column; showing the default columns."),
+        (
+            "cols=host_name,nope,status",
+            ("host_name", "status"),
+            "“nope” is not a column; it was left out.",
+        ),
+        ("cols=status,status,host_name", ("status", "host_name"), "Each column is shown once."),
+        (
+            "cols=status",
+            ("host_name", "status"),
+            "Host name is always shown: it links to the connection.",
+        ),
+        ("cols=<b>x</b>" + "y" * 60, COLUMNS, "is not a column"),
+    ],
+)
+def test_parse_cols_bad_names_fall_back_with_message(
+    querystring: str, expected: tuple[str, ...], message: str
+) -> None:
+    parsed = parse(querystring)
+    assert parsed.query.cols == expected
+    assert message in parsed.messages["cols"]
+    assert len(parsed.messages["cols"]) < 120  # the bad value is shortened
+
+
+def test_cols_default_is_left_out_of_the_url_and_never_sent_upstream() -> None:
+    assert ListQuery(cols=COLUMNS).querystring() == ""
+    query = parse("cols=status,host_name&statuses=connected").query
+    assert query.querystring() == "statuses=connected&cols=status&cols=host_name"
+    assert query.saved_querystring() == "statuses=connected&cols=status&cols=host_name"
+    assert "cols" not in dict(query.upstream_params())
+    assert ListQuery.from_querystring(query.saved_querystring()).query == query
+
+
+@pytest.mark.parametrize("cols", [("status",), ("host_name", "host_name"), ()])
+def test_model_rejects_cols_without_host_name_or_repeated(cols: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError):
+        ListQuery(cols=cols)  # type: ignore[arg-type]

@@ -2,7 +2,15 @@
 de-duplication in fixed memory), ``progress`` (progress, cancel and the per-user limit in
 the cache) and ``stream`` (the streamed download). The views use the names below."""
 
-from connections.export.cells import HEADER, cells, csv_chunk, safe_cell
+from connections.export.cells import (
+    HEADER,
+    Columns,
+    cells,
+    columns,
+    csv_chunk,
+    csv_columns,
+    safe_cell,
+)
 from connections.export.progress import (
     export_id_free,
     forget_export,
@@ -28,6 +36,7 @@ from connections.export.stream import (
 __all__ = [
     "HEADER",
     "PAGE",
+    "Columns",
     "Export",
     "ExportAborted",
     "ExportCancelled",
@@ -35,7 +44,9 @@ __all__ = [
     "ExportStream",
     "SeenIds",
     "cells",
+    "columns",
     "csv_chunk",
+    "csv_columns",
     "export_check",
     "export_id_free",
     "forget_export",

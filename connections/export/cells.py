@@ -6,12 +6,12 @@ import csv
 import io
 import string
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from connections.api import HostConnectionRow
-from connections.query import ListQuery
+from connections.query import COLUMNS, ColumnName, ListQuery
 
 HEADER = [
     "Host organization ID",
@@ -89,23 +89,54 @@ def cells(row: HostConnectionRow) -> list[str]:
     ]
 
 
-TIME_COLUMNS = frozenset(i for i, label in enumerate(HEADER) if label.endswith("(UTC)"))
+_HEADERS: dict[ColumnName, str] = dict(zip(COLUMNS, HEADER[1:], strict=True))
+_CELL: dict[ColumnName, Callable[[HostConnectionRow], str]] = {
+    "host_name": lambda row: safe_cell(row["host_name"]),
+    "host_email": lambda row: safe_cell(row["host_email"]),
+    "owner_email": lambda row: safe_cell(row["owner_email"]),
+    "status": lambda row: row["status"],
+    "archived": lambda row: "true" if row["archived"] else "false",
+    "created_at": lambda row: utc_text(row["created_at"]),
+    "updated_at": lambda row: utc_text(row["updated_at"]),
+    "archived_at": lambda row: utc_text(row.get("archived_at")),
+    "active_action_type": lambda row: row.get("active_action_type") or "",
+    "active_action_updated_at": lambda row: utc_text(row.get("active_action_updated_at")),
+}
 
 
 @dataclass(frozen=True)
 class Columns:
-    """What an export writes for a query: its header, a row's cells, and which of them
-    are times (UTC text, which the .xlsx writes as dates in the user's zone)."""
+    """What an export writes for a list of the table's columns: the host organization ID
+    (the row's key, in every export) then those columns in their order; a row's cells; and
+    which cells are times (UTC text, which the .xlsx writes as dates in the user's zone)."""
 
+    names: tuple[ColumnName, ...]
     header: list[str]
     cells: Callable[[HostConnectionRow], list[str]]
-    times: frozenset[int]
+
+    @property
+    def times(self) -> frozenset[int]:
+        return frozenset(i for i, label in enumerate(self.header) if label.endswith("(UTC)"))
+
+
+def csv_columns(cols: Sequence[ColumnName] = COLUMNS) -> Columns:
+    """Header and row cells of an export of ``cols``. All columns in their default order
+    take ``cells``, the fast path."""
+    names = tuple(cols)
+    if names == COLUMNS:
+        return Columns(names, HEADER, cells)
+    getters = [_CELL[name] for name in names]
+
+    def chosen(row: HostConnectionRow) -> list[str]:
+        return [str(row["host_organization_id"]), *(get(row) for get in getters)]
+
+    return Columns(names, [HEADER[0], *(_HEADERS[name] for name in names)], chosen)
 
 
 def columns(query: ListQuery) -> Columns:
-    """The one source of every export's header and cells (streamed and background): today
-    every column; the column chooser picks the query's columns here."""
-    return Columns(HEADER, cells, TIME_COLUMNS)
+    """The one source of every export's header and cells (streamed and background): the
+    columns the view shows, in its order."""
+    return csv_columns(query.cols)
 
 
 def csv_chunk(rows: list[list[str]]) -> bytes:

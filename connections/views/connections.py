@@ -20,6 +20,7 @@ from connections.listing import (
     ConnectionList,
     UnsavedChanges,
     ViewsPanel,
+    detail_neighbours,
     exports_panel,
     views_panel,
 )
@@ -134,16 +135,14 @@ def connection_detail(
     request: HtmxHttpRequest, ctx: OrgContext, host_org_id: uuid.UUID
 ) -> HttpResponse:
     back = PageParams.parse(request.GET).back  # the list view the link came from
-    back_view = selectors.saved_view_get(
-        user=request.user, view_id=PageParams.from_querystring(back).view
-    )
+    view_param = PageParams.from_querystring(back).view
+    view = selectors.saved_view_get(user=request.user, view_id=view_param)
+    # Parsed again: nothing but a valid list query of the user's own view goes back out.
+    query, view_id = ListQuery.from_querystring(back).query, view.pk if view else None
     data: dict[str, object] = {
         "ctx": ctx,
         "host_org_id": host_org_id,
-        # Parsed again: nothing but a valid list query of the user's own view goes back out.
-        "back_url": links.list_url(
-            ctx, ListQuery.from_querystring(back).query, back_view.pk if back_view else None
-        ),
+        "back_url": links.list_row_url(ctx, query, view_id, host_org_id),
         "own_org_url": links.list_url(ctx.own),
     }
     try:
@@ -152,6 +151,8 @@ def connection_detail(
         return render_page(request, "connections/detail.html", {**data, "api_error": exc}, exc)
     tz, now = timezone.get_current_timezone(), timezone.now()
     data.update(item=item, fields=presenters.detail_fields(item, tz, now))
+    if back:  # opened from a list view: its previous and next rows
+        data["neighbours"] = detail_neighbours(ctx, query, view_id, host_org_id)
     return render_page(request, "connections/detail.html", data, None)
 
 

@@ -44,8 +44,287 @@
     }
   });
 
+  // --- Focus after htmx swaps ------------------------------------------------------------
+  // htmx itself gives the focus back to an element swapped in with the id of the one that
+  // had it (a checkbox, the search box, "Next ›"). A page change moves it to the results
+  // heading, the table's top in view; so does a swap that removed the focused control with
+  // no successor (a page number, a chip, Retry, Clear all), instead of leaving it nowhere.
+  function resultsHeading() {
+    return document.getElementById("results-heading") || document.getElementById("page-title");
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr) { xhr.hostadminFocus = document.activeElement; }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var detail = event.detail;
+    var had = detail.xhr && detail.xhr.hostadminFocus;
+    var control = detail.requestConfig && detail.requestConfig.elt;
+    var heading = resultsHeading();
+    if (!heading) { return; }
+    if (control instanceof Element && control.closest(".pager")) {
+      heading.scrollIntoView({ block: "start" });
+      heading.focus({ preventScroll: true });
+      return;
+    }
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (had && had !== document.body && !had.isConnected && lost) {
+      heading.focus({ preventScroll: true });
+    }
+  });
+
+  // --- Keyboard shortcuts, as GitHub's (the "?" dialog lists them: list.html) ---------------
+  function typing(element) {
+    return element instanceof Element && (element.isContentEditable || element.matches(
+      "textarea, select, input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit]):not([type=reset])"));
+  }
+
+  function tableRows() {
+    return Array.prototype.slice.call(document.querySelectorAll("#results table.grid tbody tr"));
+  }
+
+  function currentRow() {
+    var active = document.activeElement;
+    var row = active instanceof Element ? active.closest("#results table.grid tbody tr") : null;
+    return row || document.querySelector("#results tr.is-current");
+  }
+
+  function moveRow(by) {
+    var rows = tableRows();
+    if (!rows.length) { return; }
+    var index = rows.indexOf(currentRow());
+    var next = rows[index === -1 ? (by > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, index + by))];
+    rows.forEach(function (r) { r.classList.toggle("is-current", r === next); });
+    var link = next.querySelector("td > a");
+    if (link) { link.focus({ preventScroll: true }); }
+    next.scrollIntoView({ block: "nearest" });
+  }
+
+  function clickIfThere(id) {
+    var link = document.getElementById(id);
+    if (link) { link.click(); }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (typing(event.target) || !document.getElementById("results")) { return; }
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && dialog.open) { return; }  // Esc closes it (the browser's own)
+    var key = event.key;
+    if (key === "/") {
+      var search = document.getElementById("search-text");
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+    } else if (key === "j" || key === "k") {
+      event.preventDefault();
+      moveRow(key === "j" ? 1 : -1);
+    } else if (key === "o" || (key === "Enter" && event.target === document.body)) {
+      var row = currentRow();
+      var open = row && row.querySelector("td > a");
+      if (open) { event.preventDefault(); open.click(); }
+    } else if (key === "[" || key === "]") {
+      event.preventDefault();
+      clickIfThere(key === "[" ? "page-prev" : "page-next");
+    } else if (key === "?" && dialog) {
+      event.preventDefault();
+      dialog.showModal();
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    // The row with the focus is the current one (Tab and a click move it too).
+    var row = event.target instanceof Element ? event.target.closest("#results table.grid tbody tr") : null;
+    if (row) { tableRows().forEach(function (r) { r.classList.toggle("is-current", r === row); }); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target instanceof Element ? event.target.closest("[data-shortcuts]") : null;
+    var dialog = document.getElementById("shortcuts");
+    if (opener && dialog) { dialog.showModal(); }
+  });
+
+  // --- Loading: the results are busy while a request for them runs ------------------------
+  // Stale rows dim and take no clicks, the export links are off (app.css; a click is refused
+  // below), and after a second a "Still loading…" is shown and announced, with a Cancel
+  // that aborts the request (htmx:abort on the element the request is kept on).
+  var loading = null;  // {elt, timer}
+
+  function busy(on) {
+    var results = document.getElementById("results");
+    if (results) {
+      if (on) { results.setAttribute("aria-busy", "true"); } else { results.removeAttribute("aria-busy"); }
+      results.querySelectorAll("a[data-export]").forEach(function (a) {
+        if (on) { a.setAttribute("aria-disabled", "true"); } else { a.removeAttribute("aria-disabled"); }
+      });
+    }
+    var still = document.getElementById("still-loading");
+    var cancel = document.getElementById("cancel-loading");
+    if (!on) {
+      if (still) { still.textContent = ""; }
+      if (cancel) {
+        var hadFocus = document.activeElement === cancel;
+        cancel.hidden = true;
+        if (hadFocus) { resultsHeadingOrTitle().focus(); }
+      }
+    }
+  }
+
+  function resultsHeadingOrTitle() {
+    return document.getElementById("results-heading") || document.getElementById("page-title") || document.body;
+  }
+
+  function endLoading() {
+    if (loading) { clearTimeout(loading.timer); loading = null; }
+    busy(false);
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var detail = event.detail;
+    var target = detail.target;
+    var forResults = target && (target.id === "results" || target.id === "content");
+    if (!forResults || detail.elt.getAttribute("hx-swap") === "none") { return; }
+    endLoading();
+    busy(true);
+    var elt = detail.elt;
+    loading = {
+      elt: elt,
+      timer: setTimeout(function () {
+        var still = document.getElementById("still-loading");
+        var cancel = document.getElementById("cancel-loading");
+        if (still) { still.textContent = "Still loading…"; }
+        if (cancel) { cancel.hidden = false; }
+      }, 1000)
+    };
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (loading && event.detail.elt === loading.elt) { endLoading(); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (!target) { return; }
+    if (target.closest("#cancel-loading") && loading) {
+      var elt = loading.elt;
+      var filters = document.getElementById("filters");
+      window.htmx.trigger(elt, "htmx:abort");
+      if (filters && filters !== elt) { window.htmx.trigger(filters, "htmx:abort"); }  // hx-sync keeps it there
+      endLoading();
+      return;
+    }
+    var stale = target.closest("a[data-export][aria-disabled='true']");
+    if (stale) { event.preventDefault(); event.stopImmediatePropagation(); }
+  }, true);
+
+  // --- One search, one history entry --------------------------------------------------
+  // A typed search is one entry: its first response pushes it, the next ones replace it.
+  // It ends (settles) on Enter, on leaving the box or at a pause of a second between two
+  // keys; the next key starts a new one. Each request carries the search it was sent for,
+  // so a slow response never counts for the next search. Back undoes a whole search.
+  var search = { current: 0, pushed: -1, lastKey: 0, settled: true };
+
+  document.addEventListener("input", function (event) {
+    if (!(event.target instanceof Element) || event.target.id !== "search-text") { return; }
+    var now = Date.now();
+    if (search.settled || now - search.lastKey >= 1000) { search.current += 1; search.settled = false; }
+    search.lastKey = now;
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target instanceof Element && event.target.id === "search-text") { search.settled = true; }
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.xhr) { event.detail.xhr.hostadminSearch = search.current; }
+  });
+
+  document.addEventListener("htmx:beforeHistoryUpdate", function (event) {
+    var history = event.detail.history;
+    var xhr = event.detail.xhr || {};
+    var trigger = (event.detail.requestConfig || {}).triggeringEvent;
+    var typed = trigger && trigger.type === "input" && trigger.target && trigger.target.id === "search-text";
+    if (!typed) { search.settled = true; }
+    if (history.type !== "push") { return; }
+    if (history.path === window.location.pathname + window.location.search) {
+      history.type = "replace";  // the same view again (Enter after typing): no new entry
+    } else if (typed && xhr.hostadminSearch === search.pushed) {
+      history.type = "replace";
+    } else if (typed) {
+      search.pushed = xhr.hostadminSearch;
+    }
+  });
+
+  // --- Phone width: the filters fold behind "Filters (N active)" ----------------------------
+  // Folded unless the user opened them or something in them needs attention (a message);
+  // a swap of the page's content keeps the user's choice. Wider, they are always open.
+  var narrow = window.matchMedia("(max-width: 800px)");
+  var filtersOpen = false;
+
+  function foldFilters() {
+    var fold = document.getElementById("filters-fold");
+    if (!fold) { return; }
+    fold.open = !narrow.matches || filtersOpen || fold.hasAttribute("data-attention");
+  }
+
+  document.addEventListener("click", function (event) {
+    var summary = event.target instanceof Element ? event.target.closest("#filters-fold > summary") : null;
+    if (summary) { filtersOpen = !summary.parentElement.open; }
+  });
+  narrow.addEventListener("change", foldFilters);
+  document.addEventListener("DOMContentLoaded", foldFilters);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "content") { foldFilters(); }
+  });
+
+  // --- Cut-off names and emails: the whole value under the pointer and on a tap ----------
+  function markCut(cell) {
+    cell.classList.toggle("is-cut", cell.scrollWidth > cell.clientWidth || cell.classList.contains("is-shown"));
+  }
+  document.addEventListener("mouseover", function (event) {
+    var cell = event.target instanceof Element ? event.target.closest("td[title]") : null;
+    if (cell) { markCut(cell); }
+  });
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    var cell = target && !target.closest("a") ? target.closest("td[title]") : null;
+    document.querySelectorAll("td.is-shown").forEach(function (other) {
+      if (other !== cell) { other.classList.remove("is-shown"); }
+    });
+    if (cell) {
+      markCut(cell);
+      if (cell.classList.contains("is-cut")) { cell.classList.toggle("is-shown"); }
+    }
+  });
+
+  // --- Back from a detail page: the row opened is scrolled to and marked ----------------
+  // Its id is the list URL's fragment (#c-<id>): the detail page's back link has it, and a
+  // click on a row writes it into the current entry so the browser's Back has it too.
+  var ROW_HASH = /^#c-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+  function markReturnedRow() {
+    var match = ROW_HASH.exec(window.location.hash);
+    if (!match) { return; }
+    var link = document.querySelector("#results tbody td > a[href*='/" + match[1] + "/']");
+    var row = link && link.closest("tr");
+    if (!row) { return; }
+    tableRows().forEach(function (r) { r.classList.toggle("is-current", r === row); });
+    row.classList.add("is-opened");
+    row.scrollIntoView({ block: "center" });
+    link.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element ? event.target.closest("#results tbody td > a") : null;
+    var match = link && /\/connections\/([0-9a-f-]{36})\//.exec(link.getAttribute("href"));
+    if (match) {
+      history.replaceState(history.state, "", window.location.pathname + window.location.search + "#c-" + match[1]);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", markReturnedRow);
+  window.addEventListener("pageshow", function (event) { if (event.persisted) { markReturnedRow(); } });
+
   // Copy buttons only make sense with a clipboard.
   function showCopyButtons() {
+    document.querySelectorAll("[data-shortcuts][hidden]").forEach(function (b) { b.hidden = false; });
     if (!navigator.clipboard) { return; }
     document.querySelectorAll("[data-copy][hidden]").forEach(function (b) { b.hidden = false; });
   }

@@ -148,6 +148,18 @@ def axe_violations(page: Page) -> list[str]:
     ]
 
 
+def target_size_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.2 target-size rule (not in its default run) on the current page:
+    each target under 24 x 24 px without room around it, with axe's reason."""
+    page.evaluate(AXE_JS)
+    result = page.evaluate("axe.run(document, {runOnly: ['target-size']})")
+    return [
+        n["html"][:100] + " " + n["failureSummary"][:160]
+        for v in result["violations"]
+        for n in v["nodes"]
+    ]
+
+
 def expected_names(sandbox: Any, slug: str = "demo-lender", **filters: Any) -> list[str]:
     """The host names the sandbox holds for a query (all of them, every page)."""
     return [r["host_name"] for r in sandbox_rows(sandbox, slug, **filters)]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from connections import api
+from connections import api, export
 from connections.export import HEADER, cells, csv_chunk, safe_cell
+from connections.query import COLUMNS, ListQuery
 
 ROW = {
     "host_organization_id": "0b4e7a0e-5f6c-4d7e-8f9a-0b1c2d3e4f50",
@@ -183,3 +184,25 @@ def test_csv_chunk_same_bytes_as_csv_writer() -> None:
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     assert csv_chunk(rows) == buffer.getvalue().encode()
     assert csv_chunk([]) == b""
+
+
+def test_csv_columns_follow_the_chosen_columns_in_their_order() -> None:
+    chosen = export.csv_columns(("status", "host_name", "archived_at"))
+    assert chosen.header == ["Host organization ID", "Status", "Host name", "Archived at (UTC)"]
+    got = chosen.cells(row_of(host_name="=1+1", archived_at="2025-12-13T00:00:00"))
+    assert got == [ROW["host_organization_id"], "connected", "'=1+1", "2025-12-13T00:00:00Z"]
+
+
+def test_csv_columns_of_every_column_are_the_whole_export() -> None:
+    every = export.columns(ListQuery())
+    assert every.header == HEADER
+    assert every.cells(row_of()) == cells(row_of())
+    # Each column's own cell agrees with the whole row's (the fast path).
+    for index, name in enumerate(COLUMNS, start=1):
+        one = export.csv_columns(("host_name", name) if name != "host_name" else (name,))
+        assert one.cells(row_of(archived=True))[-1] == cells(row_of(archived=True))[index]
+
+
+def test_columns_for_reads_the_query() -> None:
+    query = ListQuery.from_querystring("cols=owner_email,host_name").query
+    assert export.columns(query).header == ["Host organization ID", "Owner email", "Host name"]

@@ -25,6 +25,7 @@ from django.utils.html import escape
 
 from connections import api
 from connections.models import ApiClient, UserPreferences
+from connections.query import COLUMNS
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
 from tests.conftest import DETAIL_LABELS, body_of, sandbox_rows
@@ -622,6 +623,8 @@ BAD_INPUT = [
     ("search_field=password", "err-search_field", "search_field", ["host_name"], "not a valid"),
     ("archived=maybe", "err-archived", "archived", None, "showing all"),
     ("active_action_types=nope", "err-active_action_types", "active_action_types", None, "nope"),
+    ("cols=nope", "err-cols", "cols", None, "“nope” is not a column; showing the default"),
+    ("cols=status,bogus", "err-cols", "cols", None, "Host name is always shown"),
 ]
 
 
@@ -902,8 +905,16 @@ def detail(client: Client, ctx: str, host_id: str, back: str | None = None) -> A
 
 
 def back_href(body: str) -> str:
+    """The back link's list URL without its fragment (the row: see the test below)."""
     start = body.index('<a class="back-link" href="') + len('<a class="back-link" href="')
-    return unescape(body[start : body.index('"', start)])
+    return unescape(body[start : body.index('"', start)]).partition("#")[0]
+
+
+def test_detail_back_link_names_the_row(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
+    row = pick_row(sandbox)
+    body = body_of(detail(alice, ctx, row["host_organization_id"], "limit=50"))
+    href = f"{LIST}?ctx={ctx}&amp;limit=50#c-{row['host_organization_id']}"
+    assert f'<a class="back-link" href="{href}">' in body
 
 
 def test_detail_shows_every_field(alice: Client, sandbox: SandboxApp, ctx: str) -> None:
@@ -1274,3 +1285,182 @@ def test_list_rows_show_absolute_times_when_the_user_chose_them(
     swapped = re.search(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', absolute)
     assert swapped is not None
     assert (swapped[2], swapped[3]) == (first[3], first[2])  # text and title change places
+
+
+# --- columns: the chooser and the cols parameter ------------------------------------------
+
+
+def th_keys(body: str) -> list[str]:
+    """The table's header cells, as their labels (sortable or not), in order."""
+    head = body[body.index("<thead>") : body.index("</thead>")]
+    labels = re.findall(r'<th scope="col"[^>]*>\s*(?:<a [^>]*>)?\s*([^<]+?)\s*<', head)
+    return labels
+
+
+@every_mode
+def test_columns_follow_cols_in_their_order(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "cols=status&cols=host_name&cols=created_at", mode), mode)
+    assert th_keys(body) == ["Status", "Host name", "Created"]
+    tbody = body[body.index("<tbody>") : body.index("</tbody>")]
+    first = tbody[tbody.index("<tr>") : tbody.index("</tr>")]
+    assert first.count("<td") == 3
+    assert first.startswith('<tr><td><span class="badge')
+    assert '<td title="' in first and '"><a href="/connections/' in first
+    assert "@" not in first  # no email column
+
+
+@every_mode
+def test_columns_default_is_all_ten_and_left_out_of_the_url(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    response = get(alice, ctx, "cols=" + ",".join(COLUMNS), mode)
+    body = check_shape(response, mode)
+    assert len(th_keys(body)) == 10
+    if mode != "full":
+        assert "cols" not in response["HX-Push-Url"]
+    assert 'name="cols"' in body and "(10 of 10)" in body
+
+
+@every_mode
+def test_columns_chooser_moves_keep_the_page(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "offset=40&cols=host_name,status", mode), mode)
+    up = escape(f"{LIST}?ctx={ctx}&offset=40&cols=status&cols=host_name")
+    assert f'href="{up}" hx-get="{up}"' in body
+    assert 'aria-label="Move Status up (left)"' in body
+    assert 'aria-label="Move Host name up (left)"' not in body  # first already
+    assert "(2 of 10)" in body
+    # Hidden columns are offered after the shown ones, unticked.
+    boxes = re.findall(r'id="col-(\w+)"\s+name="cols" value="\w+"\s*(checked)?', body)
+    assert boxes[0] == ("status", "checked")
+    assert ("host_email", "") in boxes
+
+
+@every_mode
+def test_columns_results_update_the_chooser_out_of_band(alice: Client, ctx: str, mode: str) -> None:
+    body = check_shape(get(alice, ctx, "cols=host_name,owner_email", mode), mode)
+    oob = 'id="columns" class="col-form"'
+    assert oob in body
+    form = body[body.index(oob) :]
+    assert ('hx-swap-oob="true"' in form[: form.index(">")]) == (mode == "results")
+    # The filter form carries the columns too (its own requests keep them).
+    assert '<input type="hidden" name="cols" value="owner_email">' in body
+
+
+def test_columns_saved_view_keeps_them(alice: Client, ctx: str) -> None:
+    query = "statuses=connected&cols=owner_email&cols=host_name"
+    response = alice.post(
+        reverse("connections:view_create"), {"ctx": ctx, "name": "Owners", "query": query}
+    )
+    assert response.status_code == 302
+    opened = alice.get(response["Location"])
+    body = body_of(opened)
+    assert th_keys(body) == ["Owner email", "Host name"]
+
+
+def test_columns_export_links_follow_them(alice: Client, ctx: str) -> None:
+    body = body_of(get(alice, ctx, "cols=owner_email,host_name", "full"))
+    links = re.findall(r'href="(/connections/export\.csv\?[^"]+)"', body)
+    assert links and all("cols=owner_email&amp;cols=host_name" in u for u in links[:3])
+    every = [u for u in links if "cols" not in u]
+    assert len(every) == 1  # "All columns"
+    assert ">All columns</a>" in body
+    csv_text = b"".join(alice.get(unescape(links[0])).streaming_content).decode()
+    assert csv_text.startswith("Host organization ID,Owner email,Host name\r\n")
+    assert "All columns" not in body_of(get(alice, ctx, "", "full"))
+
+
+# --- the pager above the table and the results heading ----------------------------------
+
+
+@every_mode
+def test_pager_above_and_below_the_table_with_distinct_ids(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "offset=20", mode), mode)
+    top = body.index('aria-label="Pages (above the table)"')
+    table, bottom = body.index('<table class="grid">'), body.index('aria-label="Pagination"')
+    assert top < table < bottom
+    base = escape(f"{LIST}?ctx={ctx}&offset=40")
+    assert f'id="top-page-next" href="{base}"' in body[top:table]
+    assert f'id="page-next" href="{base}"' in body[bottom:]
+    ids = re.findall(r'\bid="([^"]+)"', body)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert '<h2 id="results-heading" class="range" tabindex="-1">21–40 of 302</h2>' in body
+
+
+# --- keyboard shortcuts and loading: what app.js works with ------------------------------
+
+
+@page_modes
+def test_shortcuts_dialog_and_loading_status_are_on_the_page(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    body = check_shape(get(alice, ctx, "", mode), mode)
+    assert '<dialog id="shortcuts" class="shortcuts" aria-labelledby="shortcuts-title">' in body
+    assert "<kbd>j</kbd> / <kbd>k</kbd></dt><dd>Next / previous row</dd>" in body
+    assert '<form method="dialog">' in body
+    assert '<span id="still-loading" role="status"></span>' in body
+    assert '<button type="button" id="cancel-loading" class="btn btn-small" hidden>Cancel' in body
+    assert "<script" not in body.split("</head>")[-1]  # CSP: no inline script
+
+
+def test_shortcuts_dialog_not_in_the_results_partial(alice: Client, ctx: str) -> None:
+    body = check_shape(get(alice, ctx, "offset=20", "results"), "results")
+    assert 'id="shortcuts"' not in body  # it stays where it is; the rows change
+
+
+# --- the detail page's previous and next rows -----------------------------------------
+
+
+def nav_links(body: str) -> dict[str, tuple[str, str]]:
+    """The detail page's previous and next row links: rel → (row id, back query)."""
+    found = {}
+    for href, rel in re.findall(r'<a class="btn" href="([^"]+)" rel="(prev|next)"', body):
+        parts = urlsplit(unescape(href))
+        host_id = parts.path.removeprefix(LIST).strip("/")
+        found[rel] = (host_id, parse_qs(parts.query).get("back", [""])[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("back", "index", "prev", "next_"),
+    [
+        ("offset=20", 25, (24, "offset=20"), (26, "offset=20")),
+        ("offset=20", 20, (19, ""), (21, "offset=20")),  # first of its page
+        ("offset=20", 39, (38, "offset=20"), (40, "offset=40")),  # last of its page
+        ("limit=100", 99, (98, "limit=100"), (100, "limit=100&offset=100")),  # two calls
+        ("", 0, None, (1, "")),
+    ],
+)
+def test_detail_previous_and_next_rows_of_the_list_view(
+    alice: Client,
+    sandbox: SandboxApp,
+    ctx: str,
+    back: str,
+    index: int,
+    prev: tuple[int, str] | None,
+    next_: tuple[int, str] | None,
+) -> None:
+    rows = expected_rows(sandbox)
+    response = detail(alice, ctx, rows[index]["host_organization_id"], back or "limit=20")
+    assert response.status_code == 200
+    found = nav_links(body_of(response))
+    for rel, want in (("prev", prev), ("next", next_)):
+        if want is None:
+            assert rel not in found
+        else:
+            assert found[rel] == (rows[want[0]]["host_organization_id"], want[1])
+
+
+def test_detail_last_row_has_no_next_and_no_back_no_links(
+    alice: Client, sandbox: SandboxApp, ctx: str
+) -> None:
+    rows = expected_rows(sandbox)
+    body = body_of(detail(alice, ctx, rows[-1]["host_organization_id"], "offset=300"))
+    assert set(nav_links(body)) == {"prev"}
+    assert nav_links(body)["prev"][0] == rows[-2]["host_organization_id"]
+    body = body_of(detail(alice, ctx, rows[5]["host_organization_id"]))  # no list view
+    assert nav_links(body) == {}
+    # A row outside the view it claims (another search): no neighbours, the page is fine.
+    response = detail(alice, ctx, rows[5]["host_organization_id"], "search_text=zzzz")
+    assert response.status_code == 200 and nav_links(body_of(response)) == {}

@@ -34,7 +34,7 @@ saved_view_patterns = [
 background_export_patterns = [
     path("", background_exports.export_list, name="background_exports"),
     path("start/", background_exports.export_start, name="background_export_start"),
-    *(  # each export's download (GET), cancel, retry and delete (POST)
+    *(  # each export's download, cancel, retry and delete (POSTs)
         path(
             f"<uuid:export_id>/{action}/",
             getattr(background_exports, f"export_{action}"),

@@ -158,6 +158,8 @@ BACKGROUND_EXPORTS_PER_USER = env_int("BACKGROUND_EXPORTS_PER_USER", 2, minimum=
 EXPORT_STORAGE_PER_USER_MB = env_int("EXPORT_STORAGE_PER_USER_MB", 2048, minimum=1)
 EXPORT_CHECKPOINT_ROWS = min(env_int("EXPORT_CHECKPOINT_ROWS", 5000, minimum=100), 5000)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 60, minimum=5)
+# An export whose worker died this many times fails instead of being queued again.
+EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 3, minimum=1)
 # Django's Tasks API (the django-tasks backport): the database backend, so the web
 # processes enqueue into the same database the workers read; no other service.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -31,9 +31,11 @@ from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -295,8 +297,16 @@ def export_parts_delete(*, job: BackgroundExport) -> None:
 
 
 def export_files_delete(*, job: BackgroundExport) -> None:
-    export_parts_delete(job=job)
-    if job.file_name:
+    """Every file the export wrote: its parts, its file, and anything else in its folder
+    (a file saved by a step that failed afterwards)."""
+    folder = f"exports/{job.pk}"
+    try:
+        _, files = storage().listdir(folder)
+    except FileNotFoundError:
+        files = []
+    for name in files:
+        storage().delete(f"{folder}/{name}")
+    if job.file_name and not job.file_name.startswith(f"{folder}/"):
         storage().delete(job.file_name)
 
 
@@ -330,13 +340,18 @@ def exports_sweep() -> dict[str, int]:
     stale = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
     requeued = 0
     for job in BackgroundExport.objects.filter(state=State.RUNNING, heartbeat_at__lt=stale):
-        taken = BackgroundExport.objects.filter(
-            pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
-        ).update(state=State.QUEUED, worker="")
+        if job.attempts >= settings.EXPORT_MAX_ATTEMPTS or job.cancel_requested:
+            _end_stale(job)
+            continue
+        with transaction.atomic():  # queued again only with the task that will run it
+            taken = BackgroundExport.objects.filter(
+                pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
+            ).update(state=State.QUEUED, worker="")
+            if taken:
+                export_enqueue(job=job)
         if taken:
             log.warning("background export %s: worker stopped, queued again", job.pk)
             requeued += 1
-            export_enqueue(job=job)
     expired = 0
     for job in BackgroundExport.objects.filter(state=State.DONE, expires_at__lte=now):
         if BackgroundExport.objects.filter(pk=job.pk, state=State.DONE).update(state=State.EXPIRED):
@@ -352,11 +367,43 @@ def exports_sweep() -> dict[str, int]:
     return {"requeued": requeued, "expired": expired}
 
 
+def _end_stale(job: BackgroundExport) -> None:
+    """A stale export that is not queued again: cancelled if its owner asked, else failed
+    (its workers kept dying: a machine too small for it, or a bug); its files go."""
+    cancelled = job.cancel_requested
+    state = State.CANCELLED if cancelled else State.FAILED
+    error = (
+        ""
+        if cancelled
+        else (
+            f"The export stopped {job.attempts} times without finishing (its worker died); "
+            "try it again, or narrow the view."
+        )
+    )
+    ended = BackgroundExport.objects.filter(
+        pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
+    ).update(state=state, error=error, worker="", finished_at=timezone.now())
+    if not ended:
+        return
+    log.warning("background export %s: worker stopped, export %s", job.pk, state)
+    export_files_delete(job=job)
+    job.refresh_from_db()
+    action = AuditEvent.Action.EXPORT_CANCEL if cancelled else AuditEvent.Action.EXPORT_FINISH
+    services.audit_record(
+        user=job.owner, action=action, context=job.context_label, detail=_detail(job)
+    )
+
+
 # --- what the Exports page does (services) ---------------------------------------------
 
 
 class ExportNotAllowed(Exception):
-    """The export cannot start or change; the message says why."""
+    """The export cannot start or change; the message says why. ``status``: 429 when
+    waiting helps (too many running), 409 when the user must act first."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def background_export_start(
@@ -370,10 +417,37 @@ def background_export_start(
     org_label: str,
 ) -> BackgroundExport:
     """Queue an export of the view, within the user's limits (ExportNotAllowed)."""
+    extension = "xlsx" if format == BackgroundExport.Format.XLSX else "csv"
+    with transaction.atomic():  # the export exists only with the task that will run it
+        # One start at a time per user, so two at once cannot both pass the limits.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        _check_limits(user)
+        job = BackgroundExport.objects.create(
+            owner=user,
+            api_client=ctx.client,
+            target_org_id=ctx.target_org_id,
+            context_label=context_label[:200],
+            query=query.querystring(include_offset=False),
+            format=format,
+            time_zone=time_zone[:64],
+            download_name=file_name(org_label, extension),
+        )
+        services.audit_record(
+            user=user,
+            action=AuditEvent.Action.EXPORT_START,
+            context=job.context_label,
+            detail=_detail(job),
+        )
+        export_enqueue(job=job)
+    return job
+
+
+def _check_limits(user: Any) -> None:
     if selectors.background_export_active_count(user=user) >= settings.BACKGROUND_EXPORTS_PER_USER:
         raise ExportNotAllowed(
             f"You already have {settings.BACKGROUND_EXPORTS_PER_USER} background exports "
-            "queued or running; wait for one to finish or cancel it."
+            "queued or running; wait for one to finish or cancel it.",
+            429,
         )
     limit = settings.EXPORT_STORAGE_PER_USER_MB * 1024 * 1024
     if selectors.background_export_stored_bytes(user=user) >= limit:
@@ -381,25 +455,6 @@ def background_export_start(
             f"Your finished exports use your {settings.EXPORT_STORAGE_PER_USER_MB:,} MB of "
             "storage; delete some before starting another."
         )
-    extension = "xlsx" if format == BackgroundExport.Format.XLSX else "csv"
-    job = BackgroundExport.objects.create(
-        owner=user,
-        api_client=ctx.client,
-        target_org_id=ctx.target_org_id,
-        context_label=context_label[:200],
-        query=query.querystring(include_offset=False),
-        format=format,
-        time_zone=time_zone[:64],
-        download_name=file_name(org_label, extension),
-    )
-    services.audit_record(
-        user=user,
-        action=AuditEvent.Action.EXPORT_START,
-        context=job.context_label,
-        detail=_detail(job),
-    )
-    export_enqueue(job=job)
-    return job
 
 
 def background_export_cancel(*, job: BackgroundExport) -> None:
@@ -409,6 +464,7 @@ def background_export_cancel(*, job: BackgroundExport) -> None:
     if BackgroundExport.objects.filter(pk=job.pk, state=State.QUEUED).update(
         state=State.CANCELLED, finished_at=timezone.now()
     ):
+        export_files_delete(job=job)  # a queued export may hold an earlier turn's parts
         job.refresh_from_db()
         services.audit_record(
             user=job.owner,
@@ -436,17 +492,18 @@ def background_export_retry(*, job: BackgroundExport) -> BackgroundExport:
     if job.active or job.state == State.DONE:
         raise ExportNotAllowed("Only a failed, cancelled or expired export can be retried.")
     export_files_delete(job=job)
-    fresh = BackgroundExport.objects.filter(pk=job.pk, state=job.state).update(**_FROM_SCRATCH)
-    if not fresh:
-        raise ExportNotAllowed("This export changed meanwhile; reload the page.")
-    job.refresh_from_db()
-    services.audit_record(
-        user=job.owner,
-        action=AuditEvent.Action.EXPORT_START,
-        context=job.context_label,
-        detail={**_detail(job), "retry": True},
-    )
-    export_enqueue(job=job)
+    with transaction.atomic():  # queued again only with the task that will run it
+        fresh = BackgroundExport.objects.filter(pk=job.pk, state=job.state).update(**_FROM_SCRATCH)
+        if not fresh:
+            raise ExportNotAllowed("This export changed meanwhile; reload the page.")
+        job.refresh_from_db()
+        services.audit_record(
+            user=job.owner,
+            action=AuditEvent.Action.EXPORT_START,
+            context=job.context_label,
+            detail={**_detail(job), "retry": True},
+        )
+        export_enqueue(job=job)
     return job
 
 

@@ -166,7 +166,8 @@ class Export:
 
     def _sent(self, head: bytes, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
         """The page's chunk (after ``head``), counted in rows and bytes before it goes."""
-        rows = [self._columns.cells(r) for r in fresh_rows(page, seen)]
+        cells = self._columns.cells
+        rows = [cells(r) for r in fresh_rows(page, seen)]
         chunk = head + csv_chunk(rows)
         self.written += len(rows)
         self.bytes_sent += len(chunk)

@@ -51,7 +51,7 @@ def export_start(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponse:
             org_label=ctx.client.name if ctx.is_self else ctx.target_org_id,
         )
     except background.ExportNotAllowed as exc:
-        return export_refused(request, back, ExportRefused(str(exc), 429))
+        return export_refused(request, back, ExportRefused(str(exc), exc.status))
     messages.success(request, "Export started: it appears below, and stays for download.")
     return HttpResponseRedirect(background_exports_url(), status=303)
 
@@ -70,7 +70,7 @@ def _page(request: HtmxHttpRequest, error: str = "") -> HttpResponse:
     return render(request, template, {"page": page, "error": error})
 
 
-@require_GET
+@require_POST
 @login_required
 def export_download(request: HtmxHttpRequest, export_id: str) -> HttpResponse | FileResponse:
     job = _own(request, export_id)

@@ -157,6 +157,7 @@
       results.querySelectorAll("a[data-export]").forEach(function (a) {
         if (on) { a.setAttribute("aria-disabled", "true"); } else { a.removeAttribute("aria-disabled"); }
       });
+      results.querySelectorAll("button[data-export]").forEach(function (b) { b.disabled = on; });
     }
     var still = document.getElementById("still-loading");
     var cancel = document.getElementById("cancel-loading");

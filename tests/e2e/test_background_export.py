@@ -62,7 +62,7 @@ def start_and_finish(page: Page, fmt_label: str) -> Download:
     page.reload()
     expect(page.locator("#exports-badge")).to_have_text("1")
     with page.expect_download() as info:
-        page.locator(f"#export-{job.pk}").get_by_role("link", name="Download").click()
+        page.locator(f"#export-{job.pk}").get_by_role("button", name="Download").click()
     download = info.value
     assert download.failure() is None, download.failure()
     return download

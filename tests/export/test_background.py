@@ -228,6 +228,61 @@ def test_background_resume_kill_between_pages(
     assert job.attempts == 2 and job.written == len(rows) - 1
 
 
+def test_background_worker_dying_every_time_fails_the_export(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    """An export that kills its worker every time (too big for the machine) is queued
+    again EXPORT_MAX_ATTEMPTS - 1 times, then fails and says why; its parts are deleted."""
+    settings.EXPORT_MAX_ATTEMPTS = 2
+    job = queued(settings, user, demo_client)
+    for _ in range(2):
+        api.use_transport(KillAt(sandbox, offset=500))
+        with pytest.raises(Killed):
+            export_work(export_id=str(job.pk))
+        stale(job)
+        swept = exports_sweep()
+    assert swept == {"requeued": 0, "expired": 0}
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("failed", 2)
+    assert "stopped 2 times without finishing" in job.error
+    assert _files(job) == []
+    assert AuditEvent.objects.filter(action="export_finish", user=user).count() == 1
+
+
+def test_background_cancel_of_a_queued_again_export_deletes_its_parts(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    job = queued(settings, user, demo_client)
+    api.use_transport(KillAt(sandbox, offset=500))
+    with pytest.raises(Killed):
+        export_work(export_id=str(job.pk))
+    stale(job)
+    assert exports_sweep()["requeued"] == 1
+    assert _files(job)  # the dead worker's checkpoint parts
+    job.refresh_from_db()
+    background_export_cancel(job=job)
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    assert _files(job) == []
+
+
+def test_background_stale_export_with_a_cancel_ends_cancelled(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    """Cancel asked while the worker was dead: the sweep ends it, no other worker runs it."""
+    job = queued(settings, user, demo_client)
+    api.use_transport(KillAt(sandbox, offset=500))
+    with pytest.raises(Killed):
+        export_work(export_id=str(job.pk))
+    job.refresh_from_db()
+    background_export_cancel(job=job)
+    stale(job)
+    assert exports_sweep()["requeued"] == 0
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    assert _files(job) == []
+
+
 @pytest.fixture
 def crash_storage(settings: Any, tmp_path: Any) -> None:
     """The storage of tests/export/storages.py: a worker dies right after a write."""
@@ -364,8 +419,9 @@ def test_background_limit_running_at_once(
     settings.BACKGROUND_EXPORTS_PER_USER = 2
     queued(settings, user, demo_client)
     queued(settings, user, demo_client)
-    with pytest.raises(ExportNotAllowed, match="already have 2 background exports"):
+    with pytest.raises(ExportNotAllowed, match="already have 2 background exports") as refused:
         start(user, demo_client)
+    assert refused.value.status == 429
     assert BackgroundExport.objects.count() == 2
 
 
@@ -373,8 +429,9 @@ def test_background_limit_stored_bytes(settings: Any, user: User, demo_client: A
     settings.EXPORT_STORAGE_PER_USER_MB = 1
     job = start(user, demo_client)
     BackgroundExport.objects.filter(pk=job.pk).update(size=1024 * 1024)
-    with pytest.raises(ExportNotAllowed, match="1 MB of storage"):
+    with pytest.raises(ExportNotAllowed, match="1 MB of storage") as refused:
         start(user, demo_client)
+    assert refused.value.status == 409  # waiting does not help: no Retry-After
 
 
 def test_background_audit_start_and_finish(user: User, demo_client: ApiClient) -> None:

@@ -38,7 +38,7 @@ def test_exports_start_queues_the_view_and_goes_to_the_page(
     assert page.status_code == 200
     html = body_of(page)
     assert f'id="export-{job.pk}" data-state="done"' in html
-    assert f'href="/exports/{job.pk}/download/"' in html
+    assert f'action="/exports/{job.pk}/download/"' in html
     assert "deleted on" in html and "7 days after they finish" in html
     assert 'id="exports-badge"' in html  # finished, not downloaded yet
 
@@ -85,7 +85,9 @@ def test_exports_download_owner_gets_the_file_audited(
 ) -> None:
     start(alice, demo_client.pk, "statuses=disconnected", fmt="csv_excel")
     job = BackgroundExport.objects.get()
-    response = alice.get(f"{EXPORTS}{job.pk}/download/")
+    assert alice.get(f"{EXPORTS}{job.pk}/download/").status_code == 405  # a GET changes nothing
+    assert not AuditEvent.objects.filter(action="export_download").exists()
+    response = alice.post(f"{EXPORTS}{job.pk}/download/")
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="{job.download_name}"'
     body = b"".join(response.streaming_content).decode("utf-8")
@@ -104,8 +106,7 @@ def test_exports_another_user_gets_404(
     job = BackgroundExport.objects.get()
     bob = FormClient()
     bob.force_login(other_user)
-    assert bob.get(f"{EXPORTS}{job.pk}/download/").status_code == 404
-    for action in ("cancel", "retry", "delete"):
+    for action in ("download", "cancel", "retry", "delete"):
         assert bob.post(f"{EXPORTS}{job.pk}/{action}/").status_code == 404
     assert str(job.pk) not in body_of(bob.get(EXPORTS))
     assert not AuditEvent.objects.filter(action="export_download").exists()
@@ -118,7 +119,7 @@ def test_exports_download_after_losing_the_context_refused(
     start(alice, demo_client.pk)
     job = BackgroundExport.objects.get()
     demo_client.users.remove(user)
-    response = alice.get(f"{EXPORTS}{job.pk}/download/")
+    response = alice.post(f"{EXPORTS}{job.pk}/download/")
     assert response.status_code == 403
     assert "do not have access to this API client" in body_of(response)
     assert not AuditEvent.objects.filter(action="export_download").exists()
@@ -128,7 +129,7 @@ def test_exports_download_signed_out_goes_to_sign_in(alice: Client, demo_client:
     start(alice, demo_client.pk)
     job = BackgroundExport.objects.get()
     alice.logout()
-    response = alice.get(f"{EXPORTS}{job.pk}/download/")
+    response = alice.post(f"{EXPORTS}{job.pk}/download/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
 

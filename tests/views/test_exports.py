@@ -223,7 +223,7 @@ def test_export_start_answers_the_region_and_the_download(
     assert "Whole view, Demo Lender → self" in body
     url = follow_download(response)
     assert f"export_id={export_id.group(1)}" in url
-    assert "ctx=1&view=7&statuses=connected" in url
+    assert f"ctx={demo_client.pk}&view=7&statuses=connected" in url
     entry = export.progress_of(export_id.group(1), user.pk)
     assert entry is not None and entry["state"] == "starting"
     download = alice.get(url)

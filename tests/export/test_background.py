@@ -110,6 +110,16 @@ class KillAt(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
+def die_at(sandbox: SandboxApp, job: BackgroundExport, offset: int) -> KillAt:
+    """Run the export until its worker dies asking for ``offset``; the transport, which
+    records every offset asked for from then on."""
+    transport = KillAt(sandbox, offset=offset)
+    api.use_transport(transport)
+    with pytest.raises(Killed):
+        export_work(export_id=str(job.pk))
+    return transport
+
+
 def stale(job: BackgroundExport) -> None:
     """Time passes: the dead worker's heartbeat is old."""
     old = timezone.now() - timedelta(hours=1)
@@ -172,10 +182,7 @@ def test_background_total_change_fails(
     settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
 ) -> None:
     job = queued(settings, user, demo_client)
-    transport = KillAt(sandbox, offset=400)
-    api.use_transport(transport)
-    with pytest.raises(Killed):
-        export_work(export_id=str(job.pk))
+    die_at(sandbox, job, 400)
     sandbox.dataset.insert_row(org_id("demo-lender"), host_name="Inserted Mid Export")
     stale(job)
     exports_sweep()
@@ -208,10 +215,7 @@ def test_background_resume_kill_between_pages(
     settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
 ) -> None:
     job = queued(settings, user, demo_client)
-    transport = KillAt(sandbox, offset=500)
-    api.use_transport(transport)
-    with pytest.raises(Killed):
-        export_work(export_id=str(job.pk))
+    transport = die_at(sandbox, job, 500)
     job.refresh_from_db()
     assert job.state == "running"
     assert job.written == job.next_offset == 400  # the last checkpoint before the death
@@ -236,9 +240,7 @@ def test_background_worker_dying_every_time_fails_the_export(
     settings.EXPORT_MAX_ATTEMPTS = 2
     job = queued(settings, user, demo_client)
     for _ in range(2):
-        api.use_transport(KillAt(sandbox, offset=500))
-        with pytest.raises(Killed):
-            export_work(export_id=str(job.pk))
+        die_at(sandbox, job, 500)
         stale(job)
         swept = exports_sweep()
     assert swept == {"requeued": 0, "expired": 0}
@@ -253,9 +255,7 @@ def test_background_cancel_of_a_queued_again_export_deletes_its_parts(
     settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
 ) -> None:
     job = queued(settings, user, demo_client)
-    api.use_transport(KillAt(sandbox, offset=500))
-    with pytest.raises(Killed):
-        export_work(export_id=str(job.pk))
+    die_at(sandbox, job, 500)
     stale(job)
     assert exports_sweep()["requeued"] == 1
     assert _files(job)  # the dead worker's checkpoint parts
@@ -271,9 +271,7 @@ def test_background_stale_export_with_a_cancel_ends_cancelled(
 ) -> None:
     """Cancel asked while the worker was dead: the sweep ends it, no other worker runs it."""
     job = queued(settings, user, demo_client)
-    api.use_transport(KillAt(sandbox, offset=500))
-    with pytest.raises(Killed):
-        export_work(export_id=str(job.pk))
+    die_at(sandbox, job, 500)
     job.refresh_from_db()
     background_export_cancel(job=job)
     stale(job)
@@ -334,9 +332,7 @@ def test_background_superseded_worker_writes_nothing_more(
     """A worker thought dead (its export taken over) that wakes up stops at its next
     page, and the export ends once, by the worker that holds it."""
     job = queued(settings, user, demo_client)
-    api.use_transport(KillAt(sandbox, offset=300))
-    with pytest.raises(Killed):
-        export_work(export_id=str(job.pk))
+    die_at(sandbox, job, 300)
     stale(job)
     exports_sweep()
     BackgroundExport.objects.filter(pk=job.pk).update(state="running", worker="someone-else")

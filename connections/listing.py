@@ -43,15 +43,16 @@ class Column:
 
 @dataclass(frozen=True)
 class ChooserColumn:
-    """One line of the column chooser: a box to show or hide the column, and links that
-    move a shown one left or right (a plain link each: it works without JavaScript)."""
+    """One line of the column chooser: a box to show or hide the column, and buttons that
+    move a shown one left or right (``move`` in ListQuery.parse: the buttons submit the
+    chooser's form, so they work without JavaScript)."""
 
     key: str
     label: str
     shown: bool
     fixed: bool = False  # the host name: always shown
-    earlier_url: str | None = None
-    later_url: str | None = None
+    earlier: bool = False  # may move left
+    later: bool = False  # may move right
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ class ConnectionList:
         self.chooser = self._chooser()
         # The form's hidden cols: none while the columns are the default ones.
         self.chosen_columns = query.cols if query.cols != COLUMNS else ()
-        # The column form's other fields: the rest of the view, its page included.
+        # The column form's other fields: the rest of the view, its page included (a change
+        # of the columns keeps the page).
         self.column_form_params = [p for p in query.to_params() if p[0] != "cols"]
         self.chips = self._chips()
         self.api_error = page if isinstance(page, api.ApiError) else None
@@ -209,23 +211,16 @@ class ConnectionList:
         return columns
 
     def _chooser(self) -> list[ChooserColumn]:
-        """The shown columns in their order, then the hidden ones in the default order.
-        A move keeps the page: the rows do not change."""
-        query, shown = self.query, list(self.query.cols)
-
-        def moved(index: int, by: int) -> str:
-            cols = shown.copy()
-            cols[index], cols[index + by] = cols[index + by], cols[index]
-            return self._url(query.model_copy(update={"cols": tuple(cols)}))
-
+        """The shown columns in their order, then the hidden ones in the default order."""
+        shown = self.query.cols
         items = [
             ChooserColumn(
                 key,
                 _COLUMN_LABELS[key],
                 shown=True,
                 fixed=key == KEY_COLUMN,
-                earlier_url=moved(index, -1) if index > 0 else None,
-                later_url=moved(index, 1) if index < len(shown) - 1 else None,
+                earlier=index > 0,
+                later=index < len(shown) - 1,
             )
             for index, key in enumerate(shown)
         ]

@@ -130,7 +130,9 @@ class ListQuery(BaseModel):
         messages: dict[str, str] = {}
         raw: dict[str, Any] = {}
         unknown = sorted(
-            k for k in list(params.keys()) if k not in cls.model_fields and k not in PAGE_PARAMS
+            k
+            for k in list(params.keys())
+            if k not in cls.model_fields and k not in PAGE_PARAMS and k != "move"
         )
         if unknown:
             names = ", ".join(f"“{_short(k)}”" for k in unknown[:5])
@@ -225,6 +227,9 @@ class ListQuery(BaseModel):
                 )
 
         cols = _parse_columns(getlist("cols"), messages)
+        move = [m for m in getlist("move") if m]
+        if move:
+            cols = _moved(cols or COLUMNS, move[0], messages)
         if cols is not None:
             raw["cols"] = cols
 
@@ -335,6 +340,26 @@ def _parse_columns(values: list[str], messages: dict[str, str]) -> tuple[ColumnN
     if problems:
         messages["cols"] = " ".join(problems)
     return tuple(cols)
+
+
+def _moved(
+    cols: tuple[ColumnName, ...], move: str, messages: dict[str, str]
+) -> tuple[ColumnName, ...]:
+    """``move``: a button of the column chooser, ``<column>:left`` or ``<column>:right``,
+    moves a shown column one place. An instruction, not part of the view: the canonical
+    URL has its result in ``cols``."""
+    name, _, way = move.partition(":")
+    if name not in cols or way not in ("left", "right"):
+        problem = f"“{_short(move)}” is not a move of a shown column; nothing moved."
+        messages["cols"] = f"{messages['cols']} {problem}" if "cols" in messages else problem
+        return cols
+    index = cols.index(name)  # type: ignore[arg-type]  # a ColumnName: it is in cols
+    other = index - 1 if way == "left" else index + 1
+    if not 0 <= other < len(cols):
+        return cols  # already at that end
+    moved = list(cols)
+    moved[index], moved[other] = moved[other], moved[index]
+    return tuple(moved)
 
 
 @dataclass(frozen=True)

@@ -523,3 +523,32 @@ def test_cols_default_is_left_out_of_the_url_and_never_sent_upstream() -> None:
 def test_model_rejects_cols_without_host_name_or_repeated(cols: tuple[str, ...]) -> None:
     with pytest.raises(ValidationError):
         ListQuery(cols=cols)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("querystring", "expected"),
+    [
+        ("cols=host_name,status,archived&move=status:left", ("status", "host_name", "archived")),
+        ("cols=host_name,status,archived&move=status:right", ("host_name", "archived", "status")),
+        ("cols=host_name,status&move=host_name:left", ("host_name", "status")),  # at the end
+        ("move=owner_email:left", ("host_name", "owner_email", "host_email", *COLUMNS[3:])),
+        ("cols=host_name,status&move=status:left&move=status:left", ("status", "host_name")),
+    ],
+)
+def test_parse_move_moves_one_shown_column(querystring: str, expected: tuple[str, ...]) -> None:
+    parsed = parse(querystring)
+    assert parsed.is_clean, parsed.messages
+    assert parsed.query.cols == expected
+    assert "move" not in parsed.query.querystring()
+
+
+@pytest.mark.parametrize(
+    "move", ["archived:left", "status:up", "status", "nope:right", "<b>" + "x" * 80]
+)
+def test_parse_move_of_no_shown_column_is_a_message(move: str) -> None:
+    parsed = parse(f"cols=host_name,status&cols=nope&move={move}")
+    assert parsed.query.cols == ("host_name", "status")
+    message = parsed.messages["cols"]
+    assert message.startswith("“nope” is not a column; it was left out. “")  # both said
+    assert message.endswith("is not a move of a shown column; nothing moved.")
+    assert len(message) < 160

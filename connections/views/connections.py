@@ -34,7 +34,7 @@ LIST_TEMPLATE = "connections/list.html"
 
 @require_GET
 @login_required
-@vary_on_headers("HX-Request", "HX-Target")
+@vary_on_headers("HX-Request", "HX-Target", "HX-Trigger")  # HX-Trigger: list.html#results
 @with_org_context
 @htmx_fragment
 def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBase:

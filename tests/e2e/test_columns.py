@@ -1,6 +1,6 @@
 """The column chooser in a real browser: hide, show and move columns by keyboard; the
 choice is in the URL (back/forward, bookmarks), in a saved view and in the CSV export;
-without JavaScript it is a form and links. axe-core clean, target size included."""
+without JavaScript it is a form and its buttons. axe-core clean, target size included."""
 
 from __future__ import annotations
 
@@ -75,11 +75,11 @@ def test_columns_hide_move_back_and_keyboard(signed_in: Page) -> None:
     assert len(page.locator("table.grid tbody tr").first.locator("td").all()) == 9
 
     # Move "Status" up (left) twice by keyboard: the focus stays on the button.
-    up = page.get_by_role("link", name="Move Status up (left)")
+    up = page.get_by_role("button", name="Move Status up (left)")
     up.focus()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"cols=host_name&cols=status&cols=host_email"))
-    expect(page.get_by_role("link", name="Move Status up (left)")).to_be_focused()
+    expect(page.get_by_role("button", name="Move Status up (left)")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"cols=status&cols=host_name&cols=host_email"))
     assert headers(page)[:3] == ["Status", "Host name", "Host email"]
@@ -155,7 +155,7 @@ def test_columns_without_javascript(new_page: Callable[..., Page], user: User) -
     expect(page.get_by_role("columnheader", name="Host email")).to_have_count(0)
     assert "host_email" not in cols(page) and "archived" not in cols(page)
     page.locator("details.col-chooser summary").click()
-    page.get_by_role("link", name="Move Owner email up (left)").click()
+    page.get_by_role("button", name="Move Owner email up (left)").click()
     th = page.locator("table.grid thead th")
     expect(th.first).to_contain_text("Owner email")  # the new page has loaded
     assert headers(page)[:2] == ["Owner email", "Host name"]
@@ -174,7 +174,7 @@ def test_columns_keep_the_page_when_moved(signed_in: Page, sandbox: Any) -> None
     expect(page).to_have_url(re.compile(r"offset=20"))
     names = host_names(page)
     page.locator("details.col-chooser summary").click()
-    page.get_by_role("link", name="Move Host email up (left)").click()
+    page.get_by_role("button", name="Move Host email up (left)").click()
     expect(page).to_have_url(re.compile(r"cols=host_email&cols=host_name"))
     assert "offset=20" in page.url
     assert page.locator("table.grid tbody tr td > a").all_text_contents() == names

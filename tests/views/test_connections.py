@@ -1318,30 +1318,81 @@ def test_columns_default_is_all_ten_and_left_out_of_the_url(
     assert len(th_keys(body)) == 10
     if mode != "full":
         assert "cols" not in response["HX-Push-Url"]
-    assert 'name="cols"' in body and "(10 of 10)" in body
+    if mode != "results":  # the chooser: list.html#results sends it only to its own form
+        assert 'name="cols"' in body and "(10 of 10)" in body
+
+
+def chooser_request(client: Client, ctx: str, query: str) -> Any:
+    """What the chooser's form sends: htmx names the form in HX-Trigger."""
+    headers = {**HEADERS["results"], "HTTP_HX_TRIGGER": "columns"}
+    return client.get(f"{LIST}?ctx={ctx}&{query}", **headers)
 
 
 @every_mode
-def test_columns_chooser_moves_keep_the_page(alice: Client, ctx: str, mode: str) -> None:
+def test_columns_chooser_buttons_move_one_column(alice: Client, ctx: str, mode: str) -> None:
     body = check_shape(get(alice, ctx, "offset=40&cols=host_name,status", mode), mode)
-    up = escape(f"{LIST}?ctx={ctx}&offset=40&cols=status&cols=host_name")
-    assert f'href="{up}" hx-get="{up}"' in body
-    assert 'aria-label="Move Status up (left)"' in body
-    assert 'aria-label="Move Host name up (left)"' not in body  # first already
+    if mode == "results":
+        body = check_shape(chooser_request(alice, ctx, "offset=40&cols=host_name,status"), mode)
+    up = re.search(r'<button type="submit" id="col-status-up"[^>]*>', body)
+    assert up is not None
+    assert (
+        'name="move"' in up[0]
+        and 'value="status:left"' in up[0]
+        and 'aria-label="Move Status up (left)"' in up[0]
+    )
+    assert 'id="col-host_name-up"' not in body  # first already
+    assert 'id="col-status-down"' not in body  # last already
     assert "(2 of 10)" in body
+    # The form keeps the page: its hidden fields carry the offset.
+    state = body[body.index('<div id="col-state"') :]
+    assert '<input type="hidden" name="offset" value="40">' in state[: state.index("</div>")]
     # Hidden columns are offered after the shown ones, unticked.
     boxes = re.findall(r'id="col-(\w+)"\s+name="cols" value="\w+"\s*(checked)?', body)
     assert boxes[0] == ("status", "checked")
     assert ("host_email", "") in boxes
 
 
+def test_columns_move_is_applied_and_left_out_of_the_url(alice: Client, ctx: str) -> None:
+    response = chooser_request(
+        alice, ctx, "offset=40&cols=host_name,status,created_at&move=status:left"
+    )
+    body = check_shape(response, "results")
+    assert th_keys(body) == ["Status", "Host name", "Created"]
+    pushed = response["HX-Push-Url"]
+    assert "move" not in pushed
+    assert "offset=40&cols=status&cols=host_name&cols=created_at" in pushed
+    # At the end already: nothing moves, and nothing to say.
+    body = check_shape(
+        chooser_request(alice, ctx, "cols=host_name,status&move=status:right"), "results"
+    )
+    assert th_keys(body) == ["Host name", "Status"]
+
+
+@every_mode
+def test_columns_bad_move_is_a_message_beside_the_chooser(
+    alice: Client, ctx: str, mode: str
+) -> None:
+    response = get(alice, ctx, "cols=host_name,status&move=archived:left", mode)
+    body = check_shape(response, mode, bad_input=True)
+    assert "“archived:left” is not a move of a shown column; nothing moved." in body
+    assert th_keys(body) == ["Host name", "Status"]
+
+
 @every_mode
 def test_columns_results_update_the_chooser_out_of_band(alice: Client, ctx: str, mode: str) -> None:
-    body = check_shape(get(alice, ctx, "cols=host_name,owner_email", mode), mode)
-    oob = 'id="columns" class="col-form"'
-    assert oob in body
-    form = body[body.index(oob) :]
-    assert ('hx-swap-oob="true"' in form[: form.index(">")]) == (mode == "results")
+    """A page or a sort changes no column: its answer refreshes only the chooser's hidden
+    fields (the page it keeps); the chooser's own form gets the whole list back."""
+    body = check_shape(get(alice, ctx, "offset=20&cols=host_name,owner_email", mode), mode)
+    form = 'id="columns" class="col-form"'
+    state = '<div id="col-state" hx-swap-oob="true">'
+    if mode == "results":
+        assert form not in body and state in body
+        assert '<input type="hidden" name="offset" value="20">' in body
+        body = check_shape(chooser_request(alice, ctx, "cols=host_name,owner_email"), mode)
+        assert state not in body  # inside the form, swapped with it
+    assert form in body
+    tag = body[body.index(form) :]
+    assert ('hx-swap-oob="true"' in tag[: tag.index(">")]) == (mode == "results")
     # The filter form carries the columns too (its own requests keep them).
     assert '<input type="hidden" name="cols" value="owner_email">' in body
 

@@ -284,16 +284,28 @@
     var cell = event.target instanceof Element ? event.target.closest("td[title]") : null;
     if (cell) { markCut(cell); }
   });
+  // A tap on a cut host name (the row's link) shows the whole name first, as a touch
+  // screen shows what a mouse would hover; a second tap opens the row. A mouse click, the
+  // keyboard (Enter, "o") and a tap on a name shown whole open it at once.
+  var lastPointer = "mouse";
+  document.addEventListener("pointerdown", function (event) { lastPointer = event.pointerType; }, true);
+  document.addEventListener("keydown", function () { lastPointer = "keyboard"; }, true);
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
-    var cell = target && !target.closest("a") ? target.closest("td[title]") : null;
+    var cell = target ? target.closest("td[title]") : null;
+    if (cell) { markCut(cell); }
+    var cut = Boolean(cell && cell.classList.contains("is-cut"));
+    if (cell && target.closest("a")) {
+      if (lastPointer === "touch" && cut && !cell.classList.contains("is-shown")) {
+        event.preventDefault();  // shown, not opened
+      } else {
+        cell = null;  // the link opens the row
+      }
+    }
     document.querySelectorAll("td.is-shown").forEach(function (other) {
       if (other !== cell) { other.classList.remove("is-shown"); }
     });
-    if (cell) {
-      markCut(cell);
-      if (cell.classList.contains("is-cut")) { cell.classList.toggle("is-shown"); }
-    }
+    if (cell && cut) { cell.classList.toggle("is-shown"); }
   });
 
   // --- Back from a detail page: the row opened is scrolled to and marked ----------------
@@ -314,6 +326,7 @@
   }
 
   document.addEventListener("click", function (event) {
+    if (event.defaultPrevented) { return; }  // a first tap on a cut name: not opened
     var link = event.target instanceof Element ? event.target.closest("#results tbody td > a") : null;
     var match = link && /\/connections\/([0-9a-f-]{36})\//.exec(link.getAttribute("href"));
     if (match) {

@@ -13,6 +13,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import (
     OTHER_PASSWORD,
+    PASSWORD,
     axe_violations,
     expected_names,
     host_names,
@@ -288,3 +289,20 @@ def test_saved_views_leaving_modified_view_by_keyboard_and_by_switching_context(
     expect(page.locator("#page-title")).to_contain_text("Harbor Finance")
     back_to_unsaved_changes(page, "Acme", modified)
     expect(page.locator("#page-title")).to_contain_text("Demo Lender")
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_saved_views_focus_lands_on_the_message_after_a_post(
+    new_page: Callable[..., Page], user: User, javascript: bool
+) -> None:
+    page = new_page(java_script_enabled=javascript)
+    sign_in(page, user.get_username(), PASSWORD)
+    name = panel(page).get_by_label("Save the current view as")
+    name.fill("Keyboard view")
+    name.press("Enter")  # the form's post, by keyboard
+    message = page.locator("#messages .message")
+    expect(message).to_have_text("Saved view “Keyboard view”.")
+    expect(message).to_be_focused()
+    # From the message, Tab goes on into the page (the focus is not trapped there).
+    page.keyboard.press("Tab")
+    expect(message).not_to_be_focused()

@@ -181,6 +181,30 @@ def test_layout_1280_cut_cell_shows_its_value_on_hover_and_tap(
     expect(cell).not_to_have_class(re.compile(r"\bis-shown\b"))
 
 
+def test_layout_tap_on_a_cut_host_name_shows_it_then_opens_the_row(
+    new_page: Callable[..., Page], user: User, demo_client: Any
+) -> None:
+    page = new_page(viewport={"width": 375, "height": 800}, is_mobile=True, has_touch=True)
+    sign_in(page, user.get_username(), PASSWORD)
+    index = page.evaluate(
+        """() => [...document.querySelectorAll("table.grid tbody td[title]")].findIndex(
+             (td) => td.querySelector("a") && td.scrollWidth > td.clientWidth)"""
+    )
+    assert index >= 0  # the demo data has cut-off host names at 375 px
+    cell = page.locator("table.grid tbody td[title]").nth(index)
+    link = cell.locator("a")
+    href = link.get_attribute("href") or ""
+    list_url = page.url
+    link.tap()  # first tap: the whole name, and the list stays
+    expect(cell).to_have_class(re.compile(r"\bis-shown\b"))
+    whole = cell.get_attribute("title") or ""
+    assert cell.evaluate("td => getComputedStyle(td, '::after').content") == f'"{whole}"'
+    assert page.url == list_url
+    link.tap()  # second tap: the row opens
+    expect(page).to_have_url(re.compile(re.escape(href.split("?")[0])))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(whole)
+
+
 def test_layout_375_filters_fold_first_row_on_first_screen_targets(
     new_page: Callable[..., Page], user: User, sandbox: Any
 ) -> None:

@@ -110,10 +110,15 @@ def remember_export(export_id: str, user_id: int) -> None:
 
 
 def forget_export(export_id: str, user_id: int) -> bool:
-    """Drop a finished export from the user's list; False when it is not there."""
+    """Drop an export from the user's list; False when it is not there. One still running
+    is cancelled too (its Dismiss button only shows once it has ended, but an export
+    must never go on unseen)."""
     ids = cache.get(_recent_key(user_id)) or []
     if export_id not in ids:
         return False
+    entry = progress_of(export_id, user_id)
+    if entry is not None and entry.get("state") in ("starting", "running"):
+        request_cancel(export_id, user_id)
     cache.set(_recent_key(user_id), [i for i in ids if i != export_id], PROGRESS_TTL)
     return True
 

@@ -379,6 +379,21 @@ def test_export_dismiss_takes_it_off_the_list(
     assert alice.post(url).status_code == 404
 
 
+def test_export_dismiss_of_a_running_export_cancels_it(
+    alice: Client, demo_client: ApiClient
+) -> None:
+    export_id = new_export_id()
+    running = alice.get(export_url(demo_client.pk, export_id=export_id))
+    chunks = iter(running.streaming_content)
+    next(chunks)  # the header and the first page: running
+    response = alice.post(f"/connections/export/{export_id}/dismiss/", **HX)
+    assert (response.status_code, response.content) == (200, b"")
+    with pytest.raises(ExportCancelled):  # seen before the next page
+        for _ in chunks:
+            pass
+    assert export_id not in alice.get(f"{LIST}?ctx={demo_client.pk}").content.decode()
+
+
 def test_export_dismiss_without_javascript_goes_back(alice: Client, demo_client: ApiClient) -> None:
     export_id = new_export_id()
     body_of(alice.get(export_url(demo_client.pk, "limit=20", scope="page", export_id=export_id)))

@@ -353,7 +353,7 @@ def _moved(
         problem = f"“{_short(move)}” is not a move of a shown column; nothing moved."
         messages["cols"] = f"{messages['cols']} {problem}" if "cols" in messages else problem
         return cols
-    index = cols.index(name)  # type: ignore[arg-type]  # a ColumnName: it is in cols
+    index = cols.index(name)
     other = index - 1 if way == "left" else index + 1
     if not 0 <= other < len(cols):
         return cols  # already at that end

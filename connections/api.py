@@ -10,6 +10,7 @@ never appear in exceptions or logs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -626,11 +627,19 @@ class HostConnectionRow(TypedDict):
     active_action_updated_at: NotRequired[UtcText | None]
 
 
+def _no_float(value: Any) -> Any:
+    """A count read as a float may have lost digits (``1.23456789012345678e17``): the
+    page is read again the exact way, where such a number is a Decimal."""
+    if isinstance(value, float):
+        raise ValueError("a count with a fraction or an exponent is read exactly")
+    return value
+
+
 # cache_strings="keys": the values are mostly unique (ids, emails), so pydantic-core's
 # cache of values is pure overhead (bench/bench_export_steps.py: parse 30 % faster).
 class HostConnectionRowPage(BaseModel, cache_strings="keys"):
     items: list[HostConnectionRow]
-    total_items: Annotated[int, Field(ge=0)]
+    total_items: Annotated[int, BeforeValidator(_no_float), Field(ge=0)]
 
 
 def list_host_connection_rows(
@@ -641,4 +650,20 @@ def list_host_connection_rows(
     params: list[tuple[str, str | int | float | bool | None]] = [
         *query.upstream_params(limit=limit, offset=offset)
     ]
-    return _parse(HostConnectionRowPage, *_get(caller, "/host-connections", params))
+    return _parse_rows(*_get(caller, "/host-connections", params))
+
+
+def _parse_rows(response: httpx.Response, correlation_id: str) -> HostConnectionRowPage:
+    """The page read by pydantic-core straight from the bytes; a page it refuses, or one
+    that holds NaN or Infinity (which it would read, and JSON does not allow), is read
+    again by ``_parse``, which decides and words the refusal. The two readings differ on
+    numbers only: a count in a float's shape is refused here (``_no_float``), so it is
+    read exactly there; a number out of Python's range in a field the export ignores is
+    read here, where ``_parse`` would refuse the page."""
+    content = response.content
+    # bench/bench_export_steps.py "read a page": 4.9 against 6.0 ms per 1,000 rows
+    # (json.loads, then validating the Python objects it built).
+    if b"NaN" not in content and b"Infinity" not in content:
+        with contextlib.suppress(ValidationError):
+            return HostConnectionRowPage.model_validate_json(content)
+    return _parse(HostConnectionRowPage, response, correlation_id)

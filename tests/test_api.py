@@ -198,7 +198,11 @@ def _page_transport(
 ) -> httpx.MockTransport:
     """A list answer whose ``total_items`` is the given JSON text, verbatim."""
     row = json.dumps(detail_row(host_name="Raw Numbers Ltd", created_at=created_at))
-    body = f'{{"items": [{row}], "total_items": {total_items}}}'.encode()
+    return _body_transport(f'{{"items": [{row}], "total_items": {total_items}}}'.encode())
+
+
+def _body_transport(body: bytes) -> httpx.MockTransport:
+    """A token, then ``body`` verbatim as every list answer."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/oauth2/token"):
@@ -1183,6 +1187,41 @@ def test_rows_accept_and_refuse_what_the_models_do(field: str, value: Any) -> No
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1e20", 10**20), ("3.0", 3), ("1.23456789012345678e17", 123456789012345678)],
+)
+def test_rows_total_items_any_integral_json_number_exact(raw: str, expected: int) -> None:
+    """Read from the bytes, a count in a float's shape would lose digits: it is exact."""
+    api.use_transport(_page_transport(raw))
+    page = api.list_host_connection_rows(caller(), ListQuery())
+    assert page.total_items == expected
+    assert type(page.total_items) is int
+
+
+@pytest.mark.parametrize("raw", ["1.5", "-1", "NaN", "Infinity", "1e5000"])
+def test_rows_total_items_not_a_count_is_contract_breach(raw: str) -> None:
+    api.use_transport(_page_transport(raw))
+    with pytest.raises(api.ApiContractError, match="cannot read"):
+        api.list_host_connection_rows(caller(), ListQuery())
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_rows_nan_in_a_field_we_ignore_is_contract_breach(constant: str) -> None:
+    """NaN and Infinity are not JSON, wherever they stand (pydantic-core would read them)."""
+    row = json.dumps(detail_row())
+    body = f'{{"items": [{row[:-1]}, "score": {constant}}}], "total_items": 1}}'.encode()
+    api.use_transport(_body_transport(body))
+    with pytest.raises(api.ApiContractError, match="cannot read"):
+        api.list_host_connection_rows(caller(), ListQuery())
+
+
+def test_rows_nan_in_a_name_is_read() -> None:
+    api.use_transport(_list_transport([detail_row(host_name="NaN Infinity Ltd")]))
+    [got] = api.list_host_connection_rows(caller(), ListQuery()).items
+    assert got["host_name"] == "NaN Infinity Ltd"
+
+
+@pytest.mark.parametrize(
     "page",
     [
         {"items": "nope", "total_items": 1},
@@ -1192,11 +1231,6 @@ def test_rows_accept_and_refuse_what_the_models_do(field: str, value: Any) -> No
     ],
 )
 def test_rows_page_that_breaks_the_contract_is_refused(page: dict[str, Any]) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/oauth2/token"):
-            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
-        return httpx.Response(200, json=page)
-
-    api.use_transport(httpx.MockTransport(handler))
+    api.use_transport(_body_transport(json.dumps(page).encode()))
     with pytest.raises(api.ApiContractError, match="cannot read"):
         api.list_host_connection_rows(caller(), ListQuery())

@@ -19,6 +19,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from itertools import islice
 from typing import Any
 
@@ -78,8 +79,9 @@ class Export:
     started_at: float = field(default_factory=time.time)
     _finished: bool = field(default=False, init=False, repr=False)
 
-    @property
+    @cached_property
     def _columns(self) -> Columns:
+        """Set once, at the export's start."""
         return columns(self.query)
 
     @property

@@ -15,7 +15,9 @@ from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
+from django.utils.formats import localize
 
 from connections import api, export, links, presenters, selectors
 from connections.context import OrgContext
@@ -466,6 +468,33 @@ class ExportStatus:
     @property
     def dismiss_url(self) -> str:
         return links.export_dismiss_url(self.export_id)
+
+    @property
+    def text(self) -> str:
+        """The region's words, also read out by its live region."""
+        written, total = localize(self.written), localize(self.total)
+        if self.state == "preparing":
+            return "Preparing…"
+        if self.state == "running":
+            return f"Exporting: {written} of {total} rows"
+        if self.state == "complete":
+            rows = f"{written} row{pluralize(self.written)}"
+            return f"Export complete: {rows}, {filesizeformat(self.bytes)}."
+        if self.state == "cancelled":
+            of_total = f" of {total}" if self.total is not None else ""
+            return f"Export cancelled after {written}{of_total} rows."
+        if self.state == "missing":
+            return "The export did not start."
+        if self.total is None:
+            return f"The export did not start: {self.reason}"
+        because = f" ({self.reason})" if self.reason else ""
+        failed = f"The export failed after {written} of {total} rows{because}"
+        return f"{failed}; the download is incomplete."
+
+    @property
+    def tone(self) -> str:
+        """The text's class: "error", "ok" or none."""
+        return {"failed": "error", "missing": "error", "complete": "ok"}.get(self.state, "")
 
     @property
     def announce(self) -> bool:

@@ -96,10 +96,11 @@ class Bench:
             [sys.executable, "manage.py", "shell", "-c", script],
             cwd=ROOT,
             env=self.env,
-            check=True,
             capture_output=True,
             text=True,
         )
+        if done.returncode:
+            raise RuntimeError(f"manage.py shell failed:\n{done.stderr}")
         return done.stdout
 
     def queue(self, fmt: str, query: str = "") -> str:

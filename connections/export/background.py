@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
@@ -39,7 +39,8 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks.exceptions import TaskResultDoesNotExist
 
 from connections import api, selectors, services
 from connections.context import OrgContext
@@ -80,7 +81,13 @@ def export_run(export_id: str) -> str:
 
 
 def export_enqueue(*, job: BackgroundExport) -> None:
-    export_run.enqueue(str(job.pk))
+    """Queue the task that will run the export, and note which one it is (the sweep
+    queues the export again if that task is lost). Called in the transaction that puts
+    the export in the queue, so neither exists without the other."""
+    result = export_run.enqueue(str(job.pk))
+    now = timezone.now()
+    BackgroundExport.objects.filter(pk=job.pk).update(task_id=result.id, queued_at=now)
+    job.task_id, job.queued_at = result.id, now
 
 
 def export_work(*, export_id: str) -> str:
@@ -334,24 +341,12 @@ def _audit_end(job: BackgroundExport) -> None:
 
 
 def exports_sweep() -> dict[str, int]:
-    """Queue again the running exports whose worker stopped writing its heartbeat, and
-    expire the files past their retention. Safe to run anywhere, any number of times."""
+    """Queue again the exports no worker will finish: running ones whose worker stopped
+    writing its heartbeat, queued ones whose task was lost or ended without claiming
+    them; and expire the files past their retention. Safe to run anywhere, any number of
+    times."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
-    requeued = 0
-    for job in BackgroundExport.objects.filter(state=State.RUNNING, heartbeat_at__lt=stale):
-        if job.attempts >= settings.EXPORT_MAX_ATTEMPTS or job.cancel_requested:
-            _end_stale(job)
-            continue
-        with transaction.atomic():  # queued again only with the task that will run it
-            taken = BackgroundExport.objects.filter(
-                pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
-            ).update(state=State.QUEUED, worker="")
-            if taken:
-                export_enqueue(job=job)
-        if taken:
-            log.warning("background export %s: worker stopped, queued again", job.pk)
-            requeued += 1
+    requeued = _requeue_stale(now) + _requeue_lost(now)
     expired = 0
     for job in BackgroundExport.objects.filter(state=State.DONE, expires_at__lte=now):
         if BackgroundExport.objects.filter(pk=job.pk, state=State.DONE).update(state=State.EXPIRED):
@@ -367,8 +362,69 @@ def exports_sweep() -> dict[str, int]:
     return {"requeued": requeued, "expired": expired}
 
 
-def _end_stale(job: BackgroundExport) -> None:
-    """A stale export that is not queued again: cancelled if its owner asked, else failed
+def _requeue_stale(now: datetime) -> int:
+    """Running exports whose heartbeat is older than EXPORT_STALE_SECONDS: their worker
+    died (each such turn was counted in ``attempts`` when it claimed the export)."""
+    stale = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    requeued = 0
+    for job in BackgroundExport.objects.filter(state=State.RUNNING, heartbeat_at__lt=stale):
+        unchanged = {"state": State.RUNNING, "worker": job.worker, "heartbeat_at": job.heartbeat_at}
+        if _requeue(job, unchanged, attempts=job.attempts):
+            log.warning("background export %s: worker stopped, queued again", job.pk)
+            requeued += 1
+    return requeued
+
+
+def _requeue_lost(now: datetime) -> int:
+    """Queued exports (for longer than EXPORT_STALE_SECONDS) whose task can no longer run
+    them: its result is gone (the row deleted), it ended without claiming the export (it
+    failed first), or a worker took it that long ago and never claimed the export (it
+    died in between). A task still waiting for a worker is left alone, however long the
+    queue. The lost task counts as one of the export's ``attempts``."""
+    grace = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    requeued = 0
+    for job in BackgroundExport.objects.filter(state=State.QUEUED, queued_at__lt=grace):
+        if not _task_lost(job.task_id, grace):
+            continue
+        unchanged = {"state": State.QUEUED, "task_id": job.task_id, "queued_at": job.queued_at}
+        if _requeue(job, unchanged, attempts=job.attempts + 1):
+            log.warning("background export %s: its task was lost, queued again", job.pk)
+            requeued += 1
+    return requeued
+
+
+def _task_lost(task_id: str, grace: datetime) -> bool:
+    if not task_id:  # queued before tasks were noted (migration 0006): give it one
+        return True
+    try:
+        result = export_run.get_result(task_id)
+    except TaskResultDoesNotExist:
+        return True
+    except NotImplementedError:  # a backend that cannot say (the immediate one): leave it
+        return False
+    if result.status == TaskResultStatus.RUNNING:
+        return result.started_at is not None and result.started_at < grace
+    return result.is_finished
+
+
+def _requeue(job: BackgroundExport, unchanged: dict[str, Any], *, attempts: int) -> bool:
+    """Queue the export again with a new task, atomically and only if it is still as the
+    sweep found it (``unchanged``); after EXPORT_MAX_ATTEMPTS turns, or when its owner
+    asked to cancel, end it instead. True when it was queued again."""
+    if attempts >= settings.EXPORT_MAX_ATTEMPTS or job.cancel_requested:
+        _end_stale(job, unchanged, attempts=attempts)
+        return False
+    with transaction.atomic():  # queued again only with the task that will run it
+        taken = BackgroundExport.objects.filter(pk=job.pk, **unchanged).update(
+            state=State.QUEUED, worker="", attempts=attempts
+        )
+        if taken:
+            export_enqueue(job=job)
+    return bool(taken)
+
+
+def _end_stale(job: BackgroundExport, unchanged: dict[str, Any], *, attempts: int) -> None:
+    """An export that is not queued again: cancelled if its owner asked, else failed
     (its workers kept dying: a machine too small for it, or a bug); its files go."""
     cancelled = job.cancel_requested
     state = State.CANCELLED if cancelled else State.FAILED
@@ -376,16 +432,16 @@ def _end_stale(job: BackgroundExport) -> None:
         ""
         if cancelled
         else (
-            f"The export stopped {job.attempts} times without finishing (its worker died); "
-            "try it again, or narrow the view."
+            f"The export stopped {attempts} times without finishing (its worker died or "
+            "its task was lost); try it again, or narrow the view."
         )
     )
-    ended = BackgroundExport.objects.filter(
-        pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
-    ).update(state=state, error=error, worker="", finished_at=timezone.now())
+    ended = BackgroundExport.objects.filter(pk=job.pk, **unchanged).update(
+        state=state, error=error, worker="", attempts=attempts, finished_at=timezone.now()
+    )
     if not ended:
         return
-    log.warning("background export %s: worker stopped, export %s", job.pk, state)
+    log.warning("background export %s: no worker finished it, export %s", job.pk, state)
     export_files_delete(job=job)
     job.refresh_from_db()
     action = AuditEvent.Action.EXPORT_CANCEL if cancelled else AuditEvent.Action.EXPORT_FINISH
@@ -480,7 +536,7 @@ _FROM_SCRATCH: dict[str, Any] = {  # a retried export's fields: as when it was q
     "state": State.QUEUED,
     **dict.fromkeys(("total", "heartbeat_at", "started_at", "finished_at"), None),
     **dict.fromkeys(("expires_at", "downloaded_at"), None),
-    **dict.fromkeys(("written", "next_offset", "sheets", "size"), 0),
+    **dict.fromkeys(("written", "next_offset", "sheets", "size", "attempts"), 0),
     **dict.fromkeys(("error", "file_name", "worker"), ""),
     "parts": [],
     "cancel_requested": False,

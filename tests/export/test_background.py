@@ -27,6 +27,7 @@ from connections.export import background
 from connections.export.background import (
     ExportNotAllowed,
     background_export_cancel,
+    background_export_retry,
     background_export_start,
     export_work,
     exports_sweep,
@@ -599,3 +600,139 @@ def test_background_resume_through_the_db_worker(
     assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
     tasks = DBTaskResult.objects.order_by("enqueued_at")
     assert [t.worker_ids for t in tasks] == [["worker-1"], ["worker-2"]]
+
+
+# --- a queued export whose task was lost -----------------------------------------------
+
+DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def long_queued(job: BackgroundExport) -> None:
+    """Time passes: the export has been queued for an hour."""
+    old = timezone.now() - timedelta(hours=1)
+    BackgroundExport.objects.filter(pk=job.pk).update(queued_at=old)
+
+
+def task_states() -> list[str]:
+    from django_tasks_db.models import DBTaskResult
+
+    return list(DBTaskResult.objects.order_by("enqueued_at").values_list("status", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_lost_task_row_queued_again(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    DBTaskResult.objects.all().delete()  # the task's row is lost
+    db_worker("worker-1")  # nothing to run
+    job.refresh_from_db()
+    assert job.state == "queued"
+    assert exports_sweep()["requeued"] == 0  # just queued: the grace of EXPORT_STALE_SECONDS
+    long_queued(job)
+    assert exports_sweep()["requeued"] == 1
+    assert exports_sweep()["requeued"] == 0  # its new task waits for a worker
+    lost_task = job.task_id
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("queued", 1)
+    assert job.task_id != lost_task and task_states() == ["READY"]
+    db_worker("worker-2")
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 2), job.error
+    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_task_failed_before_claim_queued_again(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    """The task fails before it claims the export (here a receiver of django-tasks'
+    task_started signal raises, as a database error would): the export stays queued
+    with no task to run it, until the sweep gives it a new one."""
+    from django_tasks.signals import task_started
+
+    def fail_once(**kwargs: Any) -> None:
+        task_started.disconnect(fail_once)
+        raise RuntimeError("the database went away")
+
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    task_started.connect(fail_once)
+    db_worker("worker-1")
+    job.refresh_from_db()
+    assert (job.state, job.attempts, task_states()) == ("queued", 0, ["FAILED"])
+    long_queued(job)
+    assert exports_sweep()["requeued"] == 1
+    db_worker("worker-2")
+    job.refresh_from_db()
+    assert job.state == "done", job.error
+    assert task_states() == ["FAILED", "SUCCESSFUL"]
+    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_task_taken_by_a_worker_that_died_before_the_claim(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    """A worker SIGKILLed between taking the task and claiming the export leaves the task
+    running (what django-tasks-db's claim writes) and the export queued."""
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    taken = DBTaskResult.objects.all()
+    taken.update(status="RUNNING", started_at=timezone.now(), worker_ids=["worker-1"])
+    long_queued(job)
+    assert exports_sweep()["requeued"] == 0  # just taken: the worker may claim it yet
+    taken.update(started_at=timezone.now() - timedelta(hours=1))
+    assert exports_sweep()["requeued"] == 1
+    db_worker("worker-2")
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 2), job.error
+    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_queued_task_waiting_for_a_worker_is_left_alone(
+    settings: Any, user: User, demo_client: ApiClient
+) -> None:
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    long_queued(job)  # no worker for an hour: a long queue, not a lost task
+    assert exports_sweep()["requeued"] == 0
+    assert task_states() == ["READY"]
+    db_worker("worker-1")
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 1), job.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_task_lost_every_time_fails_the_export(
+    settings: Any, user: User, demo_client: ApiClient
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    settings.EXPORT_MAX_ATTEMPTS = 2
+    job = start(user, demo_client)
+    swept = []
+    for _ in range(2):
+        DBTaskResult.objects.all().delete()
+        long_queued(job)
+        swept.append(exports_sweep()["requeued"])
+    assert swept == [1, 0]
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("failed", 2)
+    assert "stopped 2 times without finishing" in job.error
+    assert AuditEvent.objects.filter(action="export_finish", user=user).count() == 1
+    db_worker("worker-1")  # nothing left to run
+    job.refresh_from_db()
+    assert job.state == "failed"
+    background_export_retry(job=job)  # from the beginning, its turns counted afresh
+    assert (job.state, job.attempts) == ("queued", 0)
+    db_worker("worker-2")
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 1), job.error

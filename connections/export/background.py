@@ -25,6 +25,7 @@ import io
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -169,7 +170,8 @@ class _Run:
             first = api.list_host_connection_rows(caller, query, limit=PAGE, offset=0)
             self._save(total=first.total_items)
         total = job.total or 0
-        seen = self._restore(total)
+        with _Heartbeat(self):  # on resume, every id of the checkpoint is read again
+            seen = self._restore(total)
         chunks: list[bytes] = []  # the CSV text of the pages since the last checkpoint
         ids: list[str] = []
         offset = job.next_offset
@@ -226,7 +228,7 @@ class _Run:
         kill, it writes the same file."""
         job = self.job
         name = f"exports/{job.pk}/{job.download_name}"
-        with tempfile.TemporaryFile() as out:
+        with tempfile.TemporaryFile() as out, _Heartbeat(self):  # xlsxwriter's close, the upload
             sheets = self._write(out, cols)
             out.seek(0)
             storage().delete(name)
@@ -289,6 +291,37 @@ class _Run:
             )
         else:
             _audit_end(self.job)
+
+
+class _Heartbeat:
+    """The heartbeat of a step that cannot tick between pages (xlsxwriter assembling the
+    .xlsx in its close, minutes at a million rows; the file's upload; the rebuild of the
+    de-duplication state on resume): a thread writes it every EXPORT_STALE_SECONDS / 4
+    while the step runs, on its own database connection and only while this worker holds
+    the export. It ends with the step, and dies with the worker (SIGKILL), so a dead
+    worker's heartbeat still goes stale and the sweep still queues its export again."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run, self.done = run, threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="export-heartbeat", daemon=True)
+
+    def __enter__(self) -> None:
+        self.thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self.done.wait(settings.EXPORT_STALE_SECONDS / 4):
+                try:
+                    if not self.run._mine().update(heartbeat_at=timezone.now()):
+                        return  # taken over: the step's next write finds out (Superseded)
+                except DatabaseError:
+                    log.warning("background export %s: heartbeat not written", self.run.job.pk)
+        finally:
+            connection.close()
 
 
 def export_parts_delete(*, job: BackgroundExport) -> None:

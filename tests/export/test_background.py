@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+import time
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from connections.models import ApiClient, AuditEvent, BackgroundExport
 from connections.query import ListQuery
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from tests.conftest import org_id, sandbox_rows
-from tests.export.storages import Crash, CrashAfterPartStorage
+from tests.export.storages import Crash, CrashAfterPartStorage, SlowStorage
 from tests.export.test_stream import serving
 
 ROWS = 1000  # ten upstream pages
@@ -502,6 +503,63 @@ def test_background_xlsx_continues_on_a_second_sheet(tmp_path: Any) -> None:
     assert book.sheetnames == ["Rows 1-3", "Rows 4-5", "About"]
     assert [r[0] for r in book["Rows 4-5"].iter_rows(values_only=True)] == ["n", "3", "4"]
     assert "continue over 2 sheets" in book["About"]["A1"].value
+
+
+# --- a long last step ------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_storage(settings: Any, tmp_path: Any) -> type[SlowStorage]:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "tests.export.storages.SlowStorage",
+            "OPTIONS": {"location": str(tmp_path / "slow")},
+        },
+    }
+    return SlowStorage
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat's thread has its own connection
+def test_background_slow_last_step_is_not_taken_for_dead(
+    settings: Any,
+    sandbox: SandboxApp,
+    user: User,
+    demo_client: ApiClient,
+    slow_storage: type[SlowStorage],
+) -> None:
+    """The .xlsx's last step (xlsxwriter's close, then the upload, here slowed down
+    through the storage) writes no page, so no tick: the heartbeat's thread keeps the
+    export from being taken over by the sweep that runs meanwhile."""
+    settings.EXPORT_STALE_SECONDS = 1  # a heartbeat every 0.25 s
+    swept: list[dict[str, int]] = []
+    slow_storage.marker, slow_storage.seconds = "host-connections_", 2.5
+    slow_storage.meanwhile = lambda: swept.append(exports_sweep())
+    job = queued(settings, user, demo_client, fmt="xlsx")
+    assert export_work(export_id=str(job.pk)) == "done"
+    assert swept == [{"requeued": 0, "expired": 0}]
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.written) == ("done", 1, job.total)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_worker_dead_in_the_last_step_is_queued_again(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient, crash_storage: None
+) -> None:
+    """The heartbeat's thread ends with its worker: once the worker died in the last
+    step, no heartbeat is written and the sweep queues the export again."""
+    settings.EXPORT_STALE_SECONDS = 1
+    CrashAfterPartStorage.marker = "host-connections_"
+    job = queued(settings, user, demo_client, fmt="xlsx")
+    with pytest.raises(Crash):
+        export_work(export_id=str(job.pk))
+    job.refresh_from_db()
+    last_beat = job.heartbeat_at
+    time.sleep(1.5)  # longer than EXPORT_STALE_SECONDS, as it really passes
+    job.refresh_from_db()
+    assert (job.state, job.heartbeat_at) == ("running", last_beat)
+    assert exports_sweep()["requeued"] == 1
+    assert export_work(export_id=str(job.pk)) == "done"
 
 
 # --- two workers -----------------------------------------------------------------------

@@ -29,6 +29,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from itertools import compress
 from typing import IO, Any
 
 from django.conf import settings
@@ -46,7 +47,7 @@ from django_tasks.exceptions import TaskResultDoesNotExist
 from connections import api, selectors, services
 from connections.context import OrgContext
 from connections.export.cells import Columns, columns, csv_chunk
-from connections.export.seen import SeenIds
+from connections.export.seen_disk import SeenIdsOnDisk
 from connections.export.stream import (
     PAGE,
     ExportAborted,
@@ -55,7 +56,6 @@ from connections.export.stream import (
     check_page_total,
     fetch_pages,
     file_name,
-    fresh_rows,
 )
 from connections.export.xlsx import write_xlsx
 from connections.models import AuditEvent, BackgroundExport
@@ -170,27 +170,36 @@ class _Run:
             first = api.list_host_connection_rows(caller, query, limit=PAGE, offset=0)
             self._save(total=first.total_items)
         total = job.total or 0
-        with _Heartbeat(self):  # on resume, every id of the checkpoint is read again
-            seen = self._restore(total)
+        with SeenIdsOnDisk() as seen:
+            with _Heartbeat(self):  # on resume, every id of the checkpoint is read again
+                self._restore(seen)
+            self._fetch(caller, query, cols, total, seen)
+        check_complete(self.job.written, total)
+        self._assemble(cols)
+
+    def _fetch(
+        self, caller: api.Caller, query: ListQuery, cols: Columns, total: int, seen: SeenIdsOnDisk
+    ) -> None:
+        """The rows from the checkpoint's offset to the end, not written before, saved
+        as a part every EXPORT_CHECKPOINT_ROWS rows."""
         chunks: list[bytes] = []  # the CSV text of the pages since the last checkpoint
         ids: list[str] = []
-        offset = job.next_offset
+        offset = self.job.next_offset
         interval = max(1, settings.EXPORT_CHECKPOINT_ROWS // PAGE)  # pages a checkpoint
         pages = fetch_pages(caller, query, range(offset, total, PAGE), settings.EXPORT_CONCURRENCY)
         for count, page in enumerate(pages, 1):
             self._tick()
             check_page_total(page, total)
-            rows = fresh_rows(page, seen)
-            ids += [str(row["host_organization_id"]) for row in rows]
-            chunks.append(csv_chunk([cols.cells(row) for row in rows]))
+            keys = [str(row["host_organization_id"]) for row in page.items]
+            new = seen.add_many(keys)
+            ids += compress(keys, new)
+            chunks.append(csv_chunk([cols.cells(row) for row in compress(page.items, new)]))
             offset += PAGE
             if count % interval == 0:
                 self._checkpoint(chunks, ids, offset)
                 chunks, ids = [], []
         if chunks:
             self._checkpoint(chunks, ids, offset)
-        check_complete(self.job.written, total)
-        self._assemble(cols)
 
     def _caller(self) -> api.Caller:
         """The owner's access to the context, checked when the worker starts (the
@@ -204,15 +213,11 @@ class _Run:
             )
         return OrgContext(client, str(job.target_org_id)).caller
 
-    def _restore(self, total: int) -> SeenIds:
+    def _restore(self, seen: SeenIdsOnDisk) -> None:
         """The de-duplication state at the checkpoint: the ids of every listed part."""
-        seen = SeenIds(total, fill=0.8)  # 10 MB at 1,000,000 rows
         for part in self.job.parts:
             with storage().open(part["ids"], "rb") as handle:
-                for line in handle.read().decode().split("\n"):
-                    if line:
-                        seen.add(line)
-        return seen
+                seen.load(line for line in handle.read().decode().split("\n") if line)
 
     def _checkpoint(self, chunks: list[bytes], ids: list[str], offset: int) -> None:
         """Save the rows and their ids as two new objects, then record them: a kill in

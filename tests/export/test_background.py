@@ -39,6 +39,7 @@ from connections.query import ListQuery
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from tests.conftest import org_id, sandbox_rows
 from tests.export.storages import Crash, CrashAfterPartStorage, SlowStorage
+from tests.export.test_stream import _row as upstream_row
 from tests.export.test_stream import serving
 
 ROWS = 1000  # ten upstream pages
@@ -232,6 +233,36 @@ def test_background_resume_kill_between_pages(
     assert [r[0] for r in rows[1:]] == expected_ids(sandbox)
     job.refresh_from_db()
     assert job.attempts == 2 and job.written == len(rows) - 1
+
+
+def test_background_resume_drops_a_repeat_of_a_checkpointed_row(
+    settings: Any, user: User, demo_client: ApiClient
+) -> None:
+    """The checkpoint's ids rebuild the de-duplication state: rows written before the
+    kill and served again after it (rows shifted by an upstream change) are dropped."""
+    pages = {0: range(0, 100), 100: range(100, 200), 200: range(190, 250)}
+    kill = [200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        offset = int(request.url.params["offset"])
+        if offset in kill:
+            kill.remove(offset)
+            raise Killed
+        items = [upstream_row(i) for i in pages[offset]]
+        return httpx.Response(200, json={"items": items, "total_items": 250})
+
+    api.use_transport(httpx.MockTransport(handler))
+    job = queued(settings, user, demo_client)
+    with pytest.raises(Killed):
+        export_work(export_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.written == 200  # the first two pages, checkpointed
+    stale(job)
+    assert exports_sweep()["requeued"] == 1
+    assert export_work(export_id=str(job.pk)) == "done"
+    assert [r[0] for r in file_rows(job)[1:]] == [str(uuid.UUID(int=i + 1)) for i in range(250)]
 
 
 def test_background_worker_dying_every_time_fails_the_export(
@@ -677,6 +708,14 @@ def task_states() -> list[str]:
     return list(DBTaskResult.objects.order_by("enqueued_at").values_list("status", flat=True))
 
 
+def finish_on(sandbox: SandboxApp, job: BackgroundExport, worker_id: str) -> None:
+    """A worker takes the export's new task and finishes it: every row once."""
+    db_worker(worker_id)
+    job.refresh_from_db()
+    assert job.state == "done", job.error
+    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_background_lost_task_row_queued_again(
     settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
@@ -697,10 +736,8 @@ def test_background_lost_task_row_queued_again(
     job.refresh_from_db()
     assert (job.state, job.attempts) == ("queued", 1)
     assert job.task_id != lost_task and task_states() == ["READY"]
-    db_worker("worker-2")
-    job.refresh_from_db()
-    assert (job.state, job.attempts) == ("done", 2), job.error
-    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+    finish_on(sandbox, job, "worker-2")
+    assert job.attempts == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -724,11 +761,8 @@ def test_background_task_failed_before_claim_queued_again(
     assert (job.state, job.attempts, task_states()) == ("queued", 0, ["FAILED"])
     long_queued(job)
     assert exports_sweep()["requeued"] == 1
-    db_worker("worker-2")
-    job.refresh_from_db()
-    assert job.state == "done", job.error
+    finish_on(sandbox, job, "worker-2")
     assert task_states() == ["FAILED", "SUCCESSFUL"]
-    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -747,10 +781,8 @@ def test_background_task_taken_by_a_worker_that_died_before_the_claim(
     assert exports_sweep()["requeued"] == 0  # just taken: the worker may claim it yet
     taken.update(started_at=timezone.now() - timedelta(hours=1))
     assert exports_sweep()["requeued"] == 1
-    db_worker("worker-2")
-    job.refresh_from_db()
-    assert (job.state, job.attempts) == ("done", 2), job.error
-    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+    finish_on(sandbox, job, "worker-2")
+    assert job.attempts == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,11 +8,13 @@ A worker claims an export with one conditional UPDATE (queued -> running, with i
 (CSV text) and the ids they hold as another, then records the checkpoint (rows written,
 next upstream offset, the parts) in the export's row, again only while it still holds
 the token. Nothing is ever appended to, so any storage works (the file system, S3).
-A running worker writes a heartbeat at least every ``EXPORT_STALE_SECONDS / 4``; a
-worker killed mid-export (SIGKILL, a lost machine) stops writing it, and
-``exports_sweep`` puts the export back in the queue, where another worker picks it up
-and continues from the checkpoint: parts written after it are never listed, the ids of
-the listed ones rebuild the de-duplication state. The last step assembles the file from
+A running worker writes a heartbeat at least every ``EXPORT_STALE_SECONDS / 4`` (from a
+thread during the steps that fetch no page); a worker killed mid-export (SIGKILL, a lost
+machine) stops writing it, and ``exports_sweep`` puts the export back in the queue,
+where another worker picks it up and continues from the checkpoint: parts written after
+it are never listed, the ids of the listed ones rebuild the de-duplication state (a
+temporary SQLite file, ``seen_disk.py``). The sweep also gives a new task to a queued
+export whose task was lost or ended without claiming it. The last step assembles the file from
 the parts (concatenated CSV, or an .xlsx built from them) under a fixed name, so it can
 run again. The file has every row once and as many rows as the upstream's total at the
 start, or the export fails and says why.

@@ -17,8 +17,8 @@ class SeenIdsOnDisk:
     a resumed export rebuilds it from its checkpoint's ids (``load``).
 
     The streamed export keeps ``SeenIds`` (memory, at most EXPORT_MAX_ROWS ids): this
-    costs about 8 microseconds an id at 1,000,000 ids against its 0.6, worth it where
-    the rows have no cap."""
+    takes several times its CPU (bench/bench_background_export.py prints both), worth
+    it where the rows have no cap."""
 
     CACHE_KIB = 2048
     BATCH = 500  # ids a statement, well under SQLite's limit of bound variables

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from connections import crypto
 
@@ -180,6 +181,10 @@ class BackgroundExport(models.Model):
     size = models.BigIntegerField(default=0)
     worker = models.CharField(max_length=64, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The task that is to run it (its id in the Tasks backend) and when it was queued:
+    # the sweep queues it again if that task is lost or ended without claiming it.
+    task_id = models.CharField(max_length=64, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -152,7 +152,9 @@ EXPORTS_PER_USER = env_int("EXPORTS_PER_USER", 2, minimum=1)
 # files kept this many days; per user, exports queued or running at once and the bytes of
 # finished files kept; a checkpoint (a part file and the offset) every this many rows at
 # most; a running export whose worker has not written a heartbeat for this many seconds
-# is taken over by another worker (`manage.py exports_sweep`).
+# is taken over by another worker, and an export queued this long whose task can no
+# longer run it (lost, ended, or taken this long ago and never claimed) gets a new task
+# (`manage.py exports_sweep`).
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7, minimum=1)
 BACKGROUND_EXPORTS_PER_USER = env_int("BACKGROUND_EXPORTS_PER_USER", 2, minimum=1)
 EXPORT_STORAGE_PER_USER_MB = env_int("EXPORT_STORAGE_PER_USER_MB", 2048, minimum=1)

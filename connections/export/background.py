@@ -8,11 +8,13 @@ A worker claims an export with one conditional UPDATE (queued -> running, with i
 (CSV text) and the ids they hold as another, then records the checkpoint (rows written,
 next upstream offset, the parts) in the export's row, again only while it still holds
 the token. Nothing is ever appended to, so any storage works (the file system, S3).
-A running worker writes a heartbeat at least every ``EXPORT_STALE_SECONDS / 4``; a
-worker killed mid-export (SIGKILL, a lost machine) stops writing it, and
-``exports_sweep`` puts the export back in the queue, where another worker picks it up
-and continues from the checkpoint: parts written after it are never listed, the ids of
-the listed ones rebuild the de-duplication state. The last step assembles the file from
+A running worker writes a heartbeat at least every ``EXPORT_STALE_SECONDS / 4`` (from a
+thread during the steps that fetch no page); a worker killed mid-export (SIGKILL, a lost
+machine) stops writing it, and ``exports_sweep`` puts the export back in the queue,
+where another worker picks it up and continues from the checkpoint: parts written after
+it are never listed, the ids of the listed ones rebuild the de-duplication state (a
+temporary SQLite file, ``seen_disk.py``). The sweep also gives a new task to a queued
+export whose task was lost or ended without claiming it. The last step assembles the file from
 the parts (concatenated CSV, or an .xlsx built from them) under a fixed name, so it can
 run again. The file has every row once and as many rows as the upstream's total at the
 start, or the export fails and says why.
@@ -25,9 +27,11 @@ import io
 import logging
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import compress
 from typing import IO, Any
 
 from django.conf import settings
@@ -35,16 +39,17 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks.exceptions import TaskResultDoesNotExist
 
 from connections import api, selectors, services
 from connections.context import OrgContext
 from connections.export.cells import Columns, columns, csv_chunk
-from connections.export.seen import SeenIds
+from connections.export.seen_disk import SeenIdsOnDisk
 from connections.export.stream import (
     PAGE,
     ExportAborted,
@@ -53,7 +58,6 @@ from connections.export.stream import (
     check_page_total,
     fetch_pages,
     file_name,
-    fresh_rows,
 )
 from connections.export.xlsx import write_xlsx
 from connections.models import AuditEvent, BackgroundExport
@@ -80,7 +84,13 @@ def export_run(export_id: str) -> str:
 
 
 def export_enqueue(*, job: BackgroundExport) -> None:
-    export_run.enqueue(str(job.pk))
+    """Queue the task that will run the export, and note which one it is (the sweep
+    queues the export again if that task is lost). Called in the transaction that puts
+    the export in the queue, so neither exists without the other."""
+    result = export_run.enqueue(str(job.pk))
+    now = timezone.now()
+    BackgroundExport.objects.filter(pk=job.pk).update(task_id=result.id, queued_at=now)
+    job.task_id, job.queued_at = result.id, now
 
 
 def export_work(*, export_id: str) -> str:
@@ -162,26 +172,36 @@ class _Run:
             first = api.list_host_connection_rows(caller, query, limit=PAGE, offset=0)
             self._save(total=first.total_items)
         total = job.total or 0
-        seen = self._restore(total)
+        with SeenIdsOnDisk() as seen:
+            with _Heartbeat(self):  # on resume, every id of the checkpoint is read again
+                self._restore(seen)
+            self._fetch(caller, query, cols, total, seen)
+        check_complete(self.job.written, total)
+        self._assemble(cols)
+
+    def _fetch(
+        self, caller: api.Caller, query: ListQuery, cols: Columns, total: int, seen: SeenIdsOnDisk
+    ) -> None:
+        """The rows from the checkpoint's offset to the end, not written before, saved
+        as a part every EXPORT_CHECKPOINT_ROWS rows."""
         chunks: list[bytes] = []  # the CSV text of the pages since the last checkpoint
         ids: list[str] = []
-        offset = job.next_offset
+        offset = self.job.next_offset
         interval = max(1, settings.EXPORT_CHECKPOINT_ROWS // PAGE)  # pages a checkpoint
         pages = fetch_pages(caller, query, range(offset, total, PAGE), settings.EXPORT_CONCURRENCY)
         for count, page in enumerate(pages, 1):
             self._tick()
             check_page_total(page, total)
-            rows = fresh_rows(page, seen)
-            ids += [str(row["host_organization_id"]) for row in rows]
-            chunks.append(csv_chunk([cols.cells(row) for row in rows]))
+            keys = [str(row["host_organization_id"]) for row in page.items]
+            new = seen.add_many(keys)
+            ids += compress(keys, new)
+            chunks.append(csv_chunk([cols.cells(row) for row in compress(page.items, new)]))
             offset += PAGE
             if count % interval == 0:
                 self._checkpoint(chunks, ids, offset)
                 chunks, ids = [], []
         if chunks:
             self._checkpoint(chunks, ids, offset)
-        check_complete(self.job.written, total)
-        self._assemble(cols)
 
     def _caller(self) -> api.Caller:
         """The owner's access to the context, checked when the worker starts (the
@@ -195,15 +215,11 @@ class _Run:
             )
         return OrgContext(client, str(job.target_org_id)).caller
 
-    def _restore(self, total: int) -> SeenIds:
+    def _restore(self, seen: SeenIdsOnDisk) -> None:
         """The de-duplication state at the checkpoint: the ids of every listed part."""
-        seen = SeenIds(total, fill=0.8)  # 10 MB at 1,000,000 rows
         for part in self.job.parts:
             with storage().open(part["ids"], "rb") as handle:
-                for line in handle.read().decode().split("\n"):
-                    if line:
-                        seen.add(line)
-        return seen
+                seen.load(line for line in handle.read().decode().split("\n") if line)
 
     def _checkpoint(self, chunks: list[bytes], ids: list[str], offset: int) -> None:
         """Save the rows and their ids as two new objects, then record them: a kill in
@@ -219,7 +235,7 @@ class _Run:
         kill, it writes the same file."""
         job = self.job
         name = f"exports/{job.pk}/{job.download_name}"
-        with tempfile.TemporaryFile() as out:
+        with tempfile.TemporaryFile() as out, _Heartbeat(self):  # xlsxwriter's close, the upload
             sheets = self._write(out, cols)
             out.seek(0)
             storage().delete(name)
@@ -284,6 +300,37 @@ class _Run:
             _audit_end(self.job)
 
 
+class _Heartbeat:
+    """The heartbeat of a step that cannot tick between pages (xlsxwriter assembling the
+    .xlsx in its close, minutes at a million rows; the file's upload; the rebuild of the
+    de-duplication state on resume): a thread writes it every EXPORT_STALE_SECONDS / 4
+    while the step runs, on its own database connection and only while this worker holds
+    the export. It ends with the step, and dies with the worker (SIGKILL), so a dead
+    worker's heartbeat still goes stale and the sweep still queues its export again."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run, self.done = run, threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="export-heartbeat", daemon=True)
+
+    def __enter__(self) -> None:
+        self.thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self.done.wait(settings.EXPORT_STALE_SECONDS / 4):
+                try:
+                    if not self.run._mine().update(heartbeat_at=timezone.now()):
+                        return  # taken over: the step's next write finds out (Superseded)
+                except DatabaseError:
+                    log.warning("background export %s: heartbeat not written", self.run.job.pk)
+        finally:
+            connection.close()
+
+
 def export_parts_delete(*, job: BackgroundExport) -> None:
     """Every part object of the export, listed in the checkpoint or not."""
     folder = f"exports/{job.pk}"
@@ -334,24 +381,12 @@ def _audit_end(job: BackgroundExport) -> None:
 
 
 def exports_sweep() -> dict[str, int]:
-    """Queue again the running exports whose worker stopped writing its heartbeat, and
-    expire the files past their retention. Safe to run anywhere, any number of times."""
+    """Queue again the exports no worker will finish: running ones whose worker stopped
+    writing its heartbeat, queued ones whose task was lost or ended without claiming
+    them; and expire the files past their retention. Safe to run anywhere, any number of
+    times."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
-    requeued = 0
-    for job in BackgroundExport.objects.filter(state=State.RUNNING, heartbeat_at__lt=stale):
-        if job.attempts >= settings.EXPORT_MAX_ATTEMPTS or job.cancel_requested:
-            _end_stale(job)
-            continue
-        with transaction.atomic():  # queued again only with the task that will run it
-            taken = BackgroundExport.objects.filter(
-                pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
-            ).update(state=State.QUEUED, worker="")
-            if taken:
-                export_enqueue(job=job)
-        if taken:
-            log.warning("background export %s: worker stopped, queued again", job.pk)
-            requeued += 1
+    requeued = _requeue_stale(now) + _requeue_lost(now)
     expired = 0
     for job in BackgroundExport.objects.filter(state=State.DONE, expires_at__lte=now):
         if BackgroundExport.objects.filter(pk=job.pk, state=State.DONE).update(state=State.EXPIRED):
@@ -367,8 +402,69 @@ def exports_sweep() -> dict[str, int]:
     return {"requeued": requeued, "expired": expired}
 
 
-def _end_stale(job: BackgroundExport) -> None:
-    """A stale export that is not queued again: cancelled if its owner asked, else failed
+def _requeue_stale(now: datetime) -> int:
+    """Running exports whose heartbeat is older than EXPORT_STALE_SECONDS: their worker
+    died (each such turn was counted in ``attempts`` when it claimed the export)."""
+    stale = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    requeued = 0
+    for job in BackgroundExport.objects.filter(state=State.RUNNING, heartbeat_at__lt=stale):
+        unchanged = {"state": State.RUNNING, "worker": job.worker, "heartbeat_at": job.heartbeat_at}
+        if _requeue(job, unchanged, attempts=job.attempts):
+            log.warning("background export %s: worker stopped, queued again", job.pk)
+            requeued += 1
+    return requeued
+
+
+def _requeue_lost(now: datetime) -> int:
+    """Queued exports (for longer than EXPORT_STALE_SECONDS) whose task can no longer run
+    them: its result is gone (the row deleted), it ended without claiming the export (it
+    failed first), or a worker took it that long ago and never claimed the export (it
+    died in between). A task still waiting for a worker is left alone, however long the
+    queue. The lost task counts as one of the export's ``attempts``."""
+    grace = now - timedelta(seconds=settings.EXPORT_STALE_SECONDS)
+    requeued = 0
+    for job in BackgroundExport.objects.filter(state=State.QUEUED, queued_at__lt=grace):
+        if not _task_lost(job.task_id, grace):
+            continue
+        unchanged = {"state": State.QUEUED, "task_id": job.task_id, "queued_at": job.queued_at}
+        if _requeue(job, unchanged, attempts=job.attempts + 1):
+            log.warning("background export %s: its task was lost, queued again", job.pk)
+            requeued += 1
+    return requeued
+
+
+def _task_lost(task_id: str, grace: datetime) -> bool:
+    if not task_id:  # queued before tasks were noted (migration 0006): give it one
+        return True
+    try:
+        result = export_run.get_result(task_id)
+    except TaskResultDoesNotExist:
+        return True
+    except NotImplementedError:  # a backend that cannot say (the immediate one): leave it
+        return False
+    if result.status == TaskResultStatus.RUNNING:
+        return result.started_at is not None and result.started_at < grace
+    return result.is_finished
+
+
+def _requeue(job: BackgroundExport, unchanged: dict[str, Any], *, attempts: int) -> bool:
+    """Queue the export again with a new task, atomically and only if it is still as the
+    sweep found it (``unchanged``); after EXPORT_MAX_ATTEMPTS turns, or when its owner
+    asked to cancel, end it instead. True when it was queued again."""
+    if attempts >= settings.EXPORT_MAX_ATTEMPTS or job.cancel_requested:
+        _end_stale(job, unchanged, attempts=attempts)
+        return False
+    with transaction.atomic():  # queued again only with the task that will run it
+        taken = BackgroundExport.objects.filter(pk=job.pk, **unchanged).update(
+            state=State.QUEUED, worker="", attempts=attempts
+        )
+        if taken:
+            export_enqueue(job=job)
+    return bool(taken)
+
+
+def _end_stale(job: BackgroundExport, unchanged: dict[str, Any], *, attempts: int) -> None:
+    """An export that is not queued again: cancelled if its owner asked, else failed
     (its workers kept dying: a machine too small for it, or a bug); its files go."""
     cancelled = job.cancel_requested
     state = State.CANCELLED if cancelled else State.FAILED
@@ -376,16 +472,16 @@ def _end_stale(job: BackgroundExport) -> None:
         ""
         if cancelled
         else (
-            f"The export stopped {job.attempts} times without finishing (its worker died); "
-            "try it again, or narrow the view."
+            f"The export stopped {attempts} times without finishing (its worker died or "
+            "its task was lost); try it again, or narrow the view."
         )
     )
-    ended = BackgroundExport.objects.filter(
-        pk=job.pk, state=State.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at
-    ).update(state=state, error=error, worker="", finished_at=timezone.now())
+    ended = BackgroundExport.objects.filter(pk=job.pk, **unchanged).update(
+        state=state, error=error, worker="", attempts=attempts, finished_at=timezone.now()
+    )
     if not ended:
         return
-    log.warning("background export %s: worker stopped, export %s", job.pk, state)
+    log.warning("background export %s: no worker finished it, export %s", job.pk, state)
     export_files_delete(job=job)
     job.refresh_from_db()
     action = AuditEvent.Action.EXPORT_CANCEL if cancelled else AuditEvent.Action.EXPORT_FINISH
@@ -480,7 +576,7 @@ _FROM_SCRATCH: dict[str, Any] = {  # a retried export's fields: as when it was q
     "state": State.QUEUED,
     **dict.fromkeys(("total", "heartbeat_at", "started_at", "finished_at"), None),
     **dict.fromkeys(("expires_at", "downloaded_at"), None),
-    **dict.fromkeys(("written", "next_offset", "sheets", "size"), 0),
+    **dict.fromkeys(("written", "next_offset", "sheets", "size", "attempts"), 0),
     **dict.fromkeys(("error", "file_name", "worker"), ""),
     "parts": [],
     "cancel_requested": False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
+import time
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from connections.export import background
 from connections.export.background import (
     ExportNotAllowed,
     background_export_cancel,
+    background_export_retry,
     background_export_start,
     export_work,
     exports_sweep,
@@ -36,7 +38,8 @@ from connections.models import ApiClient, AuditEvent, BackgroundExport
 from connections.query import ListQuery
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from tests.conftest import org_id, sandbox_rows
-from tests.export.storages import Crash, CrashAfterPartStorage
+from tests.export.storages import Crash, CrashAfterPartStorage, SlowStorage
+from tests.export.test_stream import _row as upstream_row
 from tests.export.test_stream import serving
 
 ROWS = 1000  # ten upstream pages
@@ -230,6 +233,36 @@ def test_background_resume_kill_between_pages(
     assert [r[0] for r in rows[1:]] == expected_ids(sandbox)
     job.refresh_from_db()
     assert job.attempts == 2 and job.written == len(rows) - 1
+
+
+def test_background_resume_drops_a_repeat_of_a_checkpointed_row(
+    settings: Any, user: User, demo_client: ApiClient
+) -> None:
+    """The checkpoint's ids rebuild the de-duplication state: rows written before the
+    kill and served again after it (rows shifted by an upstream change) are dropped."""
+    pages = {0: range(0, 100), 100: range(100, 200), 200: range(190, 250)}
+    kill = [200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        offset = int(request.url.params["offset"])
+        if offset in kill:
+            kill.remove(offset)
+            raise Killed
+        items = [upstream_row(i) for i in pages[offset]]
+        return httpx.Response(200, json={"items": items, "total_items": 250})
+
+    api.use_transport(httpx.MockTransport(handler))
+    job = queued(settings, user, demo_client)
+    with pytest.raises(Killed):
+        export_work(export_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.written == 200  # the first two pages, checkpointed
+    stale(job)
+    assert exports_sweep()["requeued"] == 1
+    assert export_work(export_id=str(job.pk)) == "done"
+    assert [r[0] for r in file_rows(job)[1:]] == [str(uuid.UUID(int=i + 1)) for i in range(250)]
 
 
 def test_background_worker_dying_every_time_fails_the_export(
@@ -503,6 +536,63 @@ def test_background_xlsx_continues_on_a_second_sheet(tmp_path: Any) -> None:
     assert "continue over 2 sheets" in book["About"]["A1"].value
 
 
+# --- a long last step ------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_storage(settings: Any, tmp_path: Any) -> type[SlowStorage]:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "tests.export.storages.SlowStorage",
+            "OPTIONS": {"location": str(tmp_path / "slow")},
+        },
+    }
+    return SlowStorage
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat's thread has its own connection
+def test_background_slow_last_step_is_not_taken_for_dead(
+    settings: Any,
+    sandbox: SandboxApp,
+    user: User,
+    demo_client: ApiClient,
+    slow_storage: type[SlowStorage],
+) -> None:
+    """The .xlsx's last step (xlsxwriter's close, then the upload, here slowed down
+    through the storage) writes no page, so no tick: the heartbeat's thread keeps the
+    export from being taken over by the sweep that runs meanwhile."""
+    settings.EXPORT_STALE_SECONDS = 1  # a heartbeat every 0.25 s
+    swept: list[dict[str, int]] = []
+    slow_storage.marker, slow_storage.seconds = "host-connections_", 2.5
+    slow_storage.meanwhile = lambda: swept.append(exports_sweep())
+    job = queued(settings, user, demo_client, fmt="xlsx")
+    assert export_work(export_id=str(job.pk)) == "done"
+    assert swept == [{"requeued": 0, "expired": 0}]
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.written) == ("done", 1, job.total)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_worker_dead_in_the_last_step_is_queued_again(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient, crash_storage: None
+) -> None:
+    """The heartbeat's thread ends with its worker: once the worker died in the last
+    step, no heartbeat is written and the sweep queues the export again."""
+    settings.EXPORT_STALE_SECONDS = 1
+    CrashAfterPartStorage.marker = "host-connections_"
+    job = queued(settings, user, demo_client, fmt="xlsx")
+    with pytest.raises(Crash):
+        export_work(export_id=str(job.pk))
+    job.refresh_from_db()
+    last_beat = job.heartbeat_at
+    time.sleep(1.5)  # longer than EXPORT_STALE_SECONDS, as it really passes
+    job.refresh_from_db()
+    assert (job.state, job.heartbeat_at) == ("running", last_beat)
+    assert exports_sweep()["requeued"] == 1
+    assert export_work(export_id=str(job.pk)) == "done"
+
+
 # --- two workers -----------------------------------------------------------------------
 
 
@@ -599,3 +689,140 @@ def test_background_resume_through_the_db_worker(
     assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
     tasks = DBTaskResult.objects.order_by("enqueued_at")
     assert [t.worker_ids for t in tasks] == [["worker-1"], ["worker-2"]]
+
+
+# --- a queued export whose task was lost -----------------------------------------------
+
+DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def long_queued(job: BackgroundExport) -> None:
+    """Time passes: the export has been queued for an hour."""
+    old = timezone.now() - timedelta(hours=1)
+    BackgroundExport.objects.filter(pk=job.pk).update(queued_at=old)
+
+
+def task_states() -> list[str]:
+    from django_tasks_db.models import DBTaskResult
+
+    return list(DBTaskResult.objects.order_by("enqueued_at").values_list("status", flat=True))
+
+
+def finish_on(sandbox: SandboxApp, job: BackgroundExport, worker_id: str) -> None:
+    """A worker takes the export's new task and finishes it: every row once."""
+    db_worker(worker_id)
+    job.refresh_from_db()
+    assert job.state == "done", job.error
+    assert [r[0] for r in file_rows(job)[1:]] == expected_ids(sandbox)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_lost_task_row_queued_again(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    DBTaskResult.objects.all().delete()  # the task's row is lost
+    db_worker("worker-1")  # nothing to run
+    job.refresh_from_db()
+    assert job.state == "queued"
+    assert exports_sweep()["requeued"] == 0  # just queued: the grace of EXPORT_STALE_SECONDS
+    long_queued(job)
+    assert exports_sweep()["requeued"] == 1
+    assert exports_sweep()["requeued"] == 0  # its new task waits for a worker
+    lost_task = job.task_id
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("queued", 1)
+    assert job.task_id != lost_task and task_states() == ["READY"]
+    finish_on(sandbox, job, "worker-2")
+    assert job.attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_task_failed_before_claim_queued_again(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    """The task fails before it claims the export (here a receiver of django-tasks'
+    task_started signal raises, as a database error would): the export stays queued
+    with no task to run it, until the sweep gives it a new one."""
+    from django_tasks.signals import task_started
+
+    def fail_once(**kwargs: Any) -> None:
+        task_started.disconnect(fail_once)
+        raise RuntimeError("the database went away")
+
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    task_started.connect(fail_once)
+    db_worker("worker-1")
+    job.refresh_from_db()
+    assert (job.state, job.attempts, task_states()) == ("queued", 0, ["FAILED"])
+    long_queued(job)
+    assert exports_sweep()["requeued"] == 1
+    finish_on(sandbox, job, "worker-2")
+    assert task_states() == ["FAILED", "SUCCESSFUL"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_task_taken_by_a_worker_that_died_before_the_claim(
+    settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient
+) -> None:
+    """A worker SIGKILLed between taking the task and claiming the export leaves the task
+    running (what django-tasks-db's claim writes) and the export queued."""
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    taken = DBTaskResult.objects.all()
+    taken.update(status="RUNNING", started_at=timezone.now(), worker_ids=["worker-1"])
+    long_queued(job)
+    assert exports_sweep()["requeued"] == 0  # just taken: the worker may claim it yet
+    taken.update(started_at=timezone.now() - timedelta(hours=1))
+    assert exports_sweep()["requeued"] == 1
+    finish_on(sandbox, job, "worker-2")
+    assert job.attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_queued_task_waiting_for_a_worker_is_left_alone(
+    settings: Any, user: User, demo_client: ApiClient
+) -> None:
+    settings.TASKS = DB_TASKS
+    job = start(user, demo_client)
+    long_queued(job)  # no worker for an hour: a long queue, not a lost task
+    assert exports_sweep()["requeued"] == 0
+    assert task_states() == ["READY"]
+    db_worker("worker-1")
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 1), job.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_task_lost_every_time_fails_the_export(
+    settings: Any, user: User, demo_client: ApiClient
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    settings.EXPORT_MAX_ATTEMPTS = 2
+    job = start(user, demo_client)
+    swept = []
+    for _ in range(2):
+        DBTaskResult.objects.all().delete()
+        long_queued(job)
+        swept.append(exports_sweep()["requeued"])
+    assert swept == [1, 0]
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("failed", 2)
+    assert "stopped 2 times without finishing" in job.error
+    assert AuditEvent.objects.filter(action="export_finish", user=user).count() == 1
+    db_worker("worker-1")  # nothing left to run
+    job.refresh_from_db()
+    assert job.state == "failed"
+    background_export_retry(job=job)  # from the beginning, its turns counted afresh
+    assert (job.state, job.attempts) == ("queued", 0)
+    db_worker("worker-2")
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 1), job.error

@@ -1,5 +1,6 @@
 """Background exports' periodic work: queue again the exports whose worker died (stale
-heartbeat), expire files past EXPORT_RETENTION_DAYS. Once, or every N seconds."""
+heartbeat) or whose task was lost (a queued export no task can run any more), expire
+files past EXPORT_RETENTION_DAYS. Once, or every N seconds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from connections.export.background import exports_sweep
 
 
 class Command(BaseCommand):
-    help = "Queue exports whose worker stopped again and delete expired export files."
+    help = (
+        "Queue again the exports whose worker stopped or whose task was lost, and delete "
+        "expired export files."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

@@ -242,6 +242,13 @@ DATABASES = {
         conn_health_checks=True,  # a restarted database costs no failed request
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's task worker and web server write the same file: a write transaction takes
+    # the lock as it begins, and waits up to 20 s for it, instead of failing half-way with
+    # "database is locked"; readers never wait for the writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL;"
+    )
 
 # Required in production: the local-memory fallback is one cache per process, so with
 # several workers tokens, export progress and export limits would not be shared.

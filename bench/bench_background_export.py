@@ -103,8 +103,8 @@ class Bench:
                 capture_output=True,
                 text=True,
             )
-            # SQLite: a deferred transaction that reads, then writes while the polling
-            # worker takes its lock, is refused at once ("database is locked"); again.
+            # SQLite: write transactions wait up to 20 s for the worker's lock (settings:
+            # IMMEDIATE); one still refused on a very loaded machine is tried again.
             if "database is locked" not in done.stderr:
                 break
             print("manage.py shell: database is locked; once more")

@@ -54,9 +54,8 @@ def list_row_url(
 
 @cache
 def _path(name: str) -> str:
-    """The path of a route without arguments, from ``reverse()`` once per process: it
-    costs ~50 µs a call, and the list page builds a dozen of these links (a partial's
-    CPU, bench/bench_list.py: about 0.5 ms less)."""
+    """The path of a route without arguments, from ``reverse()`` once per process (the
+    list page builds a dozen links on these paths)."""
     return reverse(f"connections:{name}")
 
 

@@ -160,6 +160,9 @@ BACKGROUND_EXPORTS_PER_USER = env_int("BACKGROUND_EXPORTS_PER_USER", 2, minimum=
 EXPORT_STORAGE_PER_USER_MB = env_int("EXPORT_STORAGE_PER_USER_MB", 2048, minimum=1)
 EXPORT_CHECKPOINT_ROWS = min(env_int("EXPORT_CHECKPOINT_ROWS", 5000, minimum=100), 5000)
 EXPORT_STALE_SECONDS = env_int("EXPORT_STALE_SECONDS", 60, minimum=5)
+# A step that fetches no page (the .xlsx's close, the upload) keeps the heartbeat going this
+# long at most: one hung past it (a storage that never answers) goes stale and is taken over.
+EXPORT_STEP_MAX_SECONDS = env_int("EXPORT_STEP_MAX_SECONDS", 3600, minimum=1)
 # An export whose worker died this many times fails instead of being queued again.
 EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 3, minimum=1)
 # Django's Tasks API (the django-tasks backport): the database backend, so the web
@@ -258,13 +261,7 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    ),
-    # Template fragments that depend on their key alone ({% cache ... using="fragments" %}):
-    # one copy per process, so a deploy's new templates never meet an old copy.
-    "fragments": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "fragments",
-    },
+    )
 }
 
 AUTHENTICATION_BACKENDS = [

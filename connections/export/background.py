@@ -28,6 +28,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -306,7 +307,8 @@ class _Heartbeat:
     de-duplication state on resume): a thread writes it every EXPORT_STALE_SECONDS / 4
     while the step runs, on its own database connection and only while this worker holds
     the export. It ends with the step, and dies with the worker (SIGKILL), so a dead
-    worker's heartbeat still goes stale and the sweep still queues its export again."""
+    worker's heartbeat still goes stale and the sweep still queues its export again; so
+    does a step hung past EXPORT_STEP_MAX_SECONDS (a storage that never answers)."""
 
     def __init__(self, run: _Run) -> None:
         self.run, self.done = run, threading.Event()
@@ -320,8 +322,14 @@ class _Heartbeat:
         self.thread.join()
 
     def _beat(self) -> None:
+        deadline = time.monotonic() + settings.EXPORT_STEP_MAX_SECONDS
         try:
             while not self.done.wait(settings.EXPORT_STALE_SECONDS / 4):
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "background export %s: a step hung, heartbeat stopped", self.run.job.pk
+                    )
+                    return
                 try:
                     if not self.run._mine().update(heartbeat_at=timezone.now()):
                         return  # taken over: the step's next write finds out (Superseded)

@@ -75,6 +75,15 @@
     }
   });
 
+  // The column chooser's boxes show what the table shows: when its own request fails, or
+  // a newer one (a sort, a page) aborts it, the boxes go back to the state the page drew.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form instanceof HTMLFormElement && form.id === "columns" && !event.detail.successful) {
+      form.reset();
+    }
+  });
+
   // --- Keyboard shortcuts, as GitHub's (the "?" dialog lists them: list.html) ---------------
   function typing(element) {
     return element instanceof Element && (element.isContentEditable || element.matches(

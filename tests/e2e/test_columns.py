@@ -178,3 +178,23 @@ def test_columns_keep_the_page_when_moved(signed_in: Page, sandbox: Any) -> None
     expect(page).to_have_url(re.compile(r"cols=host_email&cols=host_name"))
     assert "offset=20" in page.url
     assert page.locator("table.grid tbody tr td > a").all_text_contents() == names
+
+
+def test_columns_boxes_go_back_when_their_request_fails(signed_in: Page) -> None:
+    """A box's request that never answers (here the network refuses it; a newer request
+    aborting it ends the same way): the box shows the table's columns again."""
+    page = signed_in
+    page.route(
+        re.compile(r".*/connections/\?.*"),
+        lambda route: (
+            route.abort()
+            if route.request.headers.get("hx-trigger") == "columns"
+            else route.continue_()
+        ),
+    )
+    page.locator("details.col-chooser summary").click()
+    owner = page.get_by_role("checkbox", name="Owner email")
+    owner.click()  # unticks it, and its request fails
+    expect(owner).to_be_checked()  # back as drawn: the table still shows the column
+    expect(page.get_by_role("columnheader", name="Owner email")).to_be_visible()
+    assert "cols" not in page.url

@@ -574,6 +574,26 @@ def test_background_slow_last_step_is_not_taken_for_dead(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_background_hung_last_step_goes_stale(
+    settings: Any,
+    sandbox: SandboxApp,
+    user: User,
+    demo_client: ApiClient,
+    slow_storage: type[SlowStorage],
+) -> None:
+    """A step hung past EXPORT_STEP_MAX_SECONDS (a storage that never answers) is not kept
+    alive by the heartbeat's thread: the sweep takes the export over."""
+    settings.EXPORT_STALE_SECONDS, settings.EXPORT_STEP_MAX_SECONDS = 1, 1
+    swept: list[dict[str, int]] = []
+    slow_storage.marker, slow_storage.seconds = "host-connections_", 3.0
+    slow_storage.meanwhile = lambda: swept.append(exports_sweep())
+    job = queued(settings, user, demo_client, fmt="xlsx")
+    assert export_work(export_id=str(job.pk)) == "superseded"  # its last write finds out
+    assert swept == [{"requeued": 1, "expired": 0}]
+    assert export_work(export_id=str(job.pk)) == "done"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_background_worker_dead_in_the_last_step_is_queued_again(
     settings: Any, sandbox: SandboxApp, user: User, demo_client: ApiClient, crash_storage: None
 ) -> None:

@@ -19,6 +19,7 @@ import httpx
 import openpyxl
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.storage import FileSystemStorage
 from django.db import connection
 from django.utils import timezone
 
@@ -314,16 +315,21 @@ def test_background_stale_export_with_a_cancel_ends_cancelled(
     assert _files(job) == []
 
 
-@pytest.fixture
-def crash_storage(settings: Any, tmp_path: Any) -> None:
-    """The storage of tests/export/storages.py: a worker dies right after a write."""
+def use_storage(settings: Any, backend: type[FileSystemStorage], folder: Any) -> None:
+    """The default storage as one of tests/export/storages.py's, in ``folder``."""
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "tests.export.storages.CrashAfterPartStorage",
-            "OPTIONS": {"location": str(tmp_path / "crash")},
+            "BACKEND": f"{backend.__module__}.{backend.__qualname__}",
+            "OPTIONS": {"location": str(folder)},
         },
     }
+
+
+@pytest.fixture
+def crash_storage(settings: Any, tmp_path: Any) -> None:
+    """A worker dies right after a write (tests/export/storages.py)."""
+    use_storage(settings, CrashAfterPartStorage, tmp_path / "crash")
 
 
 def test_background_resume_kill_between_part_write_and_checkpoint(
@@ -541,13 +547,7 @@ def test_background_xlsx_continues_on_a_second_sheet(tmp_path: Any) -> None:
 
 @pytest.fixture
 def slow_storage(settings: Any, tmp_path: Any) -> type[SlowStorage]:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "tests.export.storages.SlowStorage",
-            "OPTIONS": {"location": str(tmp_path / "slow")},
-        },
-    }
+    use_storage(settings, SlowStorage, tmp_path / "slow")
     return SlowStorage
 
 

@@ -341,28 +341,27 @@ class _Heartbeat:
 
 def export_parts_delete(*, job: BackgroundExport) -> None:
     """Every part object of the export, listed in the checkpoint or not."""
+    _delete_in_folder(job, prefix="part-")
+
+
+def export_files_delete(*, job: BackgroundExport) -> None:
+    """Every file the export wrote: its parts, its file, and anything else in its folder
+    (a file saved by a step that failed afterwards)."""
+    _delete_in_folder(job)
+    if job.file_name and not job.file_name.startswith(f"exports/{job.pk}/"):
+        storage().delete(job.file_name)
+
+
+def _delete_in_folder(job: BackgroundExport, *, prefix: str = "") -> None:
+    """The objects in the export's folder whose names start with ``prefix``."""
     folder = f"exports/{job.pk}"
     try:
         _, files = storage().listdir(folder)
     except FileNotFoundError:
         return
     for name in files:
-        if name.startswith("part-"):
+        if name.startswith(prefix):
             storage().delete(f"{folder}/{name}")
-
-
-def export_files_delete(*, job: BackgroundExport) -> None:
-    """Every file the export wrote: its parts, its file, and anything else in its folder
-    (a file saved by a step that failed afterwards)."""
-    folder = f"exports/{job.pk}"
-    try:
-        _, files = storage().listdir(folder)
-    except FileNotFoundError:
-        files = []
-    for name in files:
-        storage().delete(f"{folder}/{name}")
-    if job.file_name and not job.file_name.startswith(f"{folder}/"):
-        storage().delete(job.file_name)
 
 
 def _detail(job: BackgroundExport) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 
 from connections import api
-from connections.api import HostConnectionRow, HostConnectionRowPage
+from connections.api import HostConnectionRowPage
 from connections.export import progress
 from connections.export.cells import Columns, columns, csv_chunk
 from connections.export.seen import SeenIds
@@ -169,7 +169,8 @@ class Export:
     def _sent(self, head: bytes, page: HostConnectionRowPage, seen: SeenIds) -> bytes:
         """The page's chunk (after ``head``), counted in rows and bytes before it goes."""
         cells = self._columns.cells
-        rows = [cells(r) for r in fresh_rows(page, seen)]
+        # the rows not written before (de-duplicated by host organization id)
+        rows = [cells(r) for r in page.items if seen.add(str(r["host_organization_id"]))]
         chunk = head + csv_chunk(rows)
         self.written += len(rows)
         self.bytes_sent += len(chunk)
@@ -215,11 +216,6 @@ def fetch_pages(
         for future in ahead:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def fresh_rows(page: HostConnectionRowPage, seen: SeenIds) -> list[HostConnectionRow]:
-    """The page's rows not written before (de-duplicated by host organization id)."""
-    return [r for r in page.items if seen.add(str(r["host_organization_id"]))]
 
 
 def check_page_total(page: HostConnectionRowPage, total: int) -> None:

@@ -188,14 +188,11 @@ def _invalid(parsed: ParsedQuery) -> export.ExportRefused:
     return export.ExportRefused(reason, 400)
 
 
-def export_refused(
-    request: HtmxHttpRequest, back: str, exc: Refusal, *, status: int | None = None
-) -> HttpResponse:
+def export_refused(request: HtmxHttpRequest, back: str, exc: Refusal) -> HttpResponse:
     """The export did not start: why, and a way back to the list it was asked from (for
     htmx, in place in the exports panel); a 429 says when to try again (``Retry-After``,
     whole seconds). The background export's start refuses through it too."""
-    if status is None:
-        status = exc.status if isinstance(exc, export.ExportRefused) else error_status(exc)
+    status = exc.status if isinstance(exc, export.ExportRefused) else error_status(exc)
     template = f"{PROGRESS}#refused" if request.htmx else "connections/export_error.html"
     response = render(request, template, {"reason": str(exc), "back_url": back}, status=status)
     if status == 429:

@@ -38,9 +38,9 @@ LIST_TEMPLATE = "connections/list.html"
 @with_org_context
 @htmx_fragment
 def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBase:
-    if not request.GET and (default_url := _default_view_url(request)):
-        return redirect(default_url)
     parsed, page, user = ListQuery.parse(request.GET), PageParams.parse(request.GET), request.user
+    if elsewhere := _redirect_url(request, ctx, parsed, page):
+        return redirect(elsewhere)
     view = selectors.saved_view_get(user=user, view_id=page.view)
     listing = ConnectionList.load(
         ctx,
@@ -59,6 +59,19 @@ def connection_list(request: HtmxHttpRequest, ctx: OrgContext) -> HttpResponseBa
     template = f"{LIST_TEMPLATE}#{partial}" if partial else LIST_TEMPLATE
     response = render_page(request, template, data, listing.api_error)
     return _htmx_headers(request, response, listing, partial, unsaved)
+
+
+def _redirect_url(
+    request: HtmxHttpRequest, ctx: OrgContext, parsed: ParsedQuery, page: PageParams
+) -> str | None:
+    """Where a list request goes instead: the bare list URL opens the user's default view;
+    a column move sent without htmx (the chooser's form as a plain GET) lands on the view's
+    canonical URL, so a reload or a bookmark does not move the column once more."""
+    if not request.GET:
+        return _default_view_url(request)
+    if "move" in request.GET and not request.htmx and parsed.is_clean:
+        return links.list_url(ctx, parsed.query, page.view, unsaved=page.unsaved)
+    return None
 
 
 def _default_view_url(request: HtmxHttpRequest) -> str | None:

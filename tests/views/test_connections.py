@@ -1368,6 +1368,24 @@ def test_columns_move_is_applied_and_left_out_of_the_url(alice: Client, ctx: str
     assert th_keys(body) == ["Host name", "Status"]
 
 
+def test_columns_move_without_javascript_redirects_to_the_canonical_url(
+    alice: Client, ctx: str
+) -> None:
+    """Without htmx the move is a plain GET: it lands on the view's own URL, so a reload
+    or a bookmark of the page does not move the column once more."""
+    response = get(alice, ctx, "offset=40&cols=host_name,status,created_at&move=status:left", "full")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"{LIST}?ctx={ctx}&offset=40&cols=status&cols=host_name&cols=created_at"
+    )
+    landed = alice.get(response["Location"])
+    assert landed.status_code == 200 and th_keys(landed.content.decode()) == [
+        "Status",
+        "Host name",
+        "Created",
+    ]
+
+
 @every_mode
 def test_columns_bad_move_is_a_message_beside_the_chooser(
     alice: Client, ctx: str, mode: str

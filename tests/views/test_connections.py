@@ -1373,7 +1373,9 @@ def test_columns_move_without_javascript_redirects_to_the_canonical_url(
 ) -> None:
     """Without htmx the move is a plain GET: it lands on the view's own URL, so a reload
     or a bookmark of the page does not move the column once more."""
-    response = get(alice, ctx, "offset=40&cols=host_name,status,created_at&move=status:left", "full")
+    response = get(
+        alice, ctx, "offset=40&cols=host_name,status,created_at&move=status:left", "full"
+    )
     assert response.status_code == 302
     assert response["Location"] == (
         f"{LIST}?ctx={ctx}&offset=40&cols=status&cols=host_name&cols=created_at"

@@ -119,6 +119,9 @@ def sign_in(page: Page, username: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/connections/"))
     expect(page.locator("#result-count")).to_contain_text("match")
+    page.wait_for_load_state()  # htmx and app.js (deferred) are running
+    # The facet counts load after the rows and change the layout: in before the test starts.
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
 
 @pytest.fixture
@@ -136,9 +139,18 @@ def host_names(page: Page) -> list[str]:
     return page.locator("table.grid tbody tr td:first-child a").all_text_contents()
 
 
+def no_transition(page: Page) -> None:
+    """Wait until no CSS transition runs: the loading indicator fades in and out (0.15 s),
+    and its text half-faded fails axe's color-contrast rule."""
+    page.wait_for_function(
+        "() => !document.getAnimations().some(a => a instanceof CSSTransition)"
+    )
+
+
 def axe_violations(page: Page) -> list[str]:
     """axe-core's violations on the current page (injected over the DevTools protocol,
-    which the page's CSP does not govern)."""
+    which the page's CSP does not govern), once no transition runs."""
+    no_transition(page)
     page.evaluate(AXE_JS)
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     return [
@@ -151,6 +163,7 @@ def axe_violations(page: Page) -> list[str]:
 def target_size_violations(page: Page) -> list[str]:
     """axe-core's WCAG 2.2 target-size rule (not in its default run) on the current page:
     each target under 24 x 24 px without room around it, with axe's reason."""
+    no_transition(page)
     page.evaluate(AXE_JS)
     result = page.evaluate("axe.run(document, {runOnly: ['target-size']})")
     return [

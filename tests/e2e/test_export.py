@@ -296,6 +296,7 @@ def test_export_refused_without_javascript_links_back_to_the_exact_list(
     expect(page).to_have_url(re.compile(r"limit=50"))
     page.locator("#page-next").click()  # page 2 of 50 rows
     expect(page).to_have_url(re.compile(r"offset=50"))
+    page.wait_for_load_state()  # the whole table, not the top of it
     rows = host_names(page)
     settings.EXPORT_MAX_ROWS = 10
     download_link(page).click()
@@ -303,6 +304,7 @@ def test_export_refused_without_javascript_links_back_to_the_exact_list(
     expect(page.get_by_role("alert")).to_contain_text("exports are limited to 10")
     page.get_by_role("link", name="Back to the list").click()
     expect(page).to_have_url(re.compile(r"\?ctx=\d+&limit=50&offset=50$"))  # canonical
+    page.wait_for_load_state()
     assert host_names(page) == rows
     # The refused export is listed with its reason (and a Retry) on the list.
     expect(exports(page)).to_contain_text("The export did not start: This view matches")

@@ -248,3 +248,32 @@ def test_layout_focus_after_retry_lands_on_the_heading(signed_in: Page, sandbox:
     connected = expected_names(sandbox, statuses=("connected",))
     expect(page.locator("#result-count")).to_have_text(f"{len(connected)} connections match")
     expect(page.locator("#results-heading")).to_be_focused()
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_layout_facet_counts_arriving_move_nothing(
+    new_page: Callable[..., Page], user: User, width: int
+) -> None:
+    """The choices' counts load after the rows; their room is kept, so neither the filters
+    nor the table move when they arrive (a CI run once saw the toolbar drop 48 px)."""
+    page = new_page(viewport={"width": width, "height": 900})
+    held: list[Any] = []
+    page.route(re.compile(r".*/connections/facets/.*"), lambda route: held.append(route))
+    sign_in_without_waiting(page, user)
+    expect(page.get_by_role("checkbox", name="Connected", exact=True)).to_be_visible()
+    before = {s: box(page, s) for s in (".toolbar", "table.grid", "#f-limit")}
+    assert page.locator("#count-connected").text_content() == ""
+    for route in held:
+        route.continue_()
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Connected \(\d+\)$"))).to_be_visible()
+    expect(page.locator("#count-archived-false")).not_to_be_empty()
+    assert {s: box(page, s) for s in before} == before
+
+
+def sign_in_without_waiting(page: Page, user: User) -> None:
+    """The login form, then only the rows (sign_in also waits for the counts)."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("table.grid tbody tr").first).to_be_visible()

@@ -142,9 +142,7 @@ def host_names(page: Page) -> list[str]:
 def no_transition(page: Page) -> None:
     """Wait until no CSS transition runs: the loading indicator fades in and out (0.15 s),
     and its text half-faded fails axe's color-contrast rule."""
-    page.wait_for_function(
-        "() => !document.getAnimations().some(a => a instanceof CSSTransition)"
-    )
+    page.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition)")
 
 
 def axe_violations(page: Page) -> list[str]:

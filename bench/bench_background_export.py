@@ -315,9 +315,11 @@ def main() -> None:
     )
     print(f"kill at half: {killed}")
     if growth_1m is not None:
+        ideal_1m = MILLION // PAGE * LATENCY_MS / CONCURRENCY
         print(
             f"CSV, {MILLION:,} rows: wall {million_run.wall_ms / 1000:,.1f} s (ideal "
-            f"{MILLION // PAGE * LATENCY_MS / CONCURRENCY / 1000:.0f} s), worker peak memory "
+            f"{ideal_1m / 1000:.0f} s; ratio {million_run.wall_ms / ideal_1m:.2f}, target <= 1.5: "
+            f"{ok(million_run.wall_ms <= 1.5 * ideal_1m)}), worker peak memory "
             f"growth {growth_1m / 1024:.2f} MB (target <= 16 MB: {ok(growth_1m <= 16 * 1024)}; "
             f"{(growth_1m - growth_100k) / 1024:.2f} MB over 100,000 rows, target <= 4 MB: "
             f"{ok(growth_1m - growth_100k <= 4 * 1024)}), CPU per 1,000 rows "

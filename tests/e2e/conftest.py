@@ -135,7 +135,9 @@ def signed_in(page: Page, user: User) -> Page:
 
 
 def host_names(page: Page) -> list[str]:
-    """The host names of the table's rows, in order."""
+    """The host names of the table's rows, in order, once the page is parsed (after a
+    plain navigation, an URL check passes as soon as the top of the page is in)."""
+    page.wait_for_load_state("domcontentloaded")
     return page.locator("table.grid tbody tr td:first-child a").all_text_contents()
 
 

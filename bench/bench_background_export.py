@@ -259,7 +259,7 @@ def dedup_cpu_ms(ids: int) -> tuple[float, float]:
             on_disk.add_many(page)
     disk = time.process_time() - started
     started = time.process_time()
-    in_memory = SeenIds(ids, fill=0.8)
+    in_memory = SeenIds(ids)
     for page in pages:
         for key in page:
             in_memory.add(key)

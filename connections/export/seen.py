@@ -8,9 +8,9 @@ from array import array
 class SeenIds:
     """The ids an export has written: a table of 64-bit fingerprints (Python's own keyed
     SipHash of each id) with open addressing (linear probing), allocated once for
-    ``capacity`` ids and at most ``fill`` full: 8 bytes a slot, 20 bytes an id at the
-    default 40 % (2 MB at the streamed export's 100,000-row cap, where a set of the ids
-    takes about 9 MB), 10 bytes at the background export's 80 %. Two ids count as one only
+    ``capacity`` ids and at most ``FILL`` full: 8 bytes a slot, 20 bytes an id (2 MB at
+    the streamed export's 100,000-row cap, where a set of the ids takes about 9 MB; the
+    background export, which has no cap, keeps its ids on disk instead). Two ids count as one only
     if their 64-bit hashes collide, about once in 10^9 exports of 100,000 rows, and the
     exact row-count check turns that into a failed download, never a silently short file.
 
@@ -18,15 +18,16 @@ class SeenIds:
     4,000 fail that way, at 8 times the CPU (5.0 against 0.6 ms per 1,000 rows, measured
     as bench/bench_export_steps.py measures its de-duplication step)."""
 
-    def __init__(self, capacity: int, *, fill: float = 0.4) -> None:
-        self._fill = fill  # the background export takes 0.8: 10 MB at 1,000,000 ids
+    FILL = 0.4  # at most this share of the slots in use: probes stay short
+
+    def __init__(self, capacity: int) -> None:
         self._allocate(capacity)
 
     def _allocate(self, capacity: int) -> None:
-        size = max(8, int(capacity / self._fill) + 1)
+        size = max(8, int(capacity / self.FILL) + 1)
         self._size = size
         self._slots = array("q", [0]) * size
-        self._room = int(size * self._fill)
+        self._room = int(size * self.FILL)
         self._count = 0
 
     def add(self, key: str) -> bool:

@@ -19,7 +19,7 @@ from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
 from django.utils.formats import localize
 
-from connections import api, export, links, presenters, selectors
+from connections import api, export, facets, links, presenters, selectors
 from connections.context import OrgContext
 from connections.models import ApiClient, SavedView
 from connections.presenters import Row
@@ -120,6 +120,7 @@ class ConnectionList:
     search_fields = [(f, LABELS[f]) for f in SEARCH_FIELDS]
     statuses = [(s, LABELS[s]) for s in STATUSES]
     page_sizes = PAGE_SIZES
+    no_counts = facets.FacetCounts.absent()  # a results answer without rows clears the counts
 
     def __init__(
         self,

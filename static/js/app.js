@@ -84,6 +84,15 @@
     }
   });
 
+  // Esc closes the chooser (a disclosure has no Esc of its own) and gives the focus back to
+  // its summary, as a menu does.
+  document.addEventListener("keydown", function (event) {
+    var chooser = document.querySelector("details.col-chooser[open]");
+    if (event.key !== "Escape" || !chooser || !chooser.contains(document.activeElement)) { return; }
+    chooser.open = false;
+    chooser.querySelector("summary").focus();
+  });
+
   // --- Keyboard shortcuts, as GitHub's (the "?" dialog lists them: list.html) ---------------
   function typing(element) {
     return element instanceof Element && (element.isContentEditable || element.matches(
@@ -352,6 +361,7 @@
     document.querySelectorAll("[data-copy][hidden]").forEach(function (b) { b.hidden = false; });
   }
   document.addEventListener("DOMContentLoaded", showCopyButtons);
+  document.addEventListener("htmx:load", showCopyButtons);  // and in content swapped in
 
   // CSV exports (the list page's exports panel). The server's answer to an export button
   // is the export's progress region plus an "hostadmin:download" event naming the

@@ -149,3 +149,28 @@ def test_keyboard_one_search_one_history_entry(signed_in: Page, sandbox: Any) ->
     expect(page).to_have_url(start)
     expect(search).to_have_value("")
     expect(count).to_have_text("302 connections match")
+
+
+def test_keyboard_shortcuts_button_stays_after_the_content_is_swapped(signed_in: Page) -> None:
+    """The button is shown by app.js (it does nothing without it): also in content htmx
+    swaps in, such as after a filter chip's clear (#content)."""
+    page = signed_in
+    button = page.get_by_role("button", name="Keyboard shortcuts")
+    expect(button).to_be_visible()
+    page.get_by_role("checkbox", name=re.compile(r"^Disconnected")).uncheck()
+    page.get_by_role("link", name=re.compile(r"^Clear filter: Status")).click()
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Disconnected"))).to_be_checked()
+    expect(button).to_be_visible()
+
+
+def test_keyboard_esc_closes_the_column_chooser(signed_in: Page) -> None:
+    page = signed_in
+    chooser = page.locator("details.col-chooser")
+    summary = chooser.locator("summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(chooser).to_have_attribute("open", "")
+    page.get_by_role("checkbox", name="Owner email").focus()
+    page.keyboard.press("Escape")
+    expect(chooser).not_to_have_attribute("open", "")
+    expect(summary).to_be_focused()

@@ -277,3 +277,17 @@ def sign_in_without_waiting(page: Page, user: User) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("table.grid tbody tr").first).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_layout_a_long_search_chip_stays_on_screen(
+    new_page: Callable[..., Page], user: User, demo_client: Any, width: int
+) -> None:
+    page = new_page(viewport={"width": width, "height": 800})
+    sign_in(page, user.get_username(), PASSWORD)
+    page.goto(f"/connections/?ctx={demo_client.pk}&search_text={'Acme' * 60}")  # one word; no rows
+    chip = page.locator(".chip").first
+    expect(chip).to_be_visible()
+    right = box(page, ".chip")["x"] + box(page, ".chip")["width"]
+    assert right <= width, (right, width)
+    expect(chip.locator(".chip-clear")).to_be_in_viewport()

@@ -88,6 +88,8 @@ def test_keyboard_loading_is_busy_then_still_loading_and_cancel(
     results = page.locator("#results")
     rows_before = host_names(page)
     sandbox.faults.latency_ms = 20_000  # longer than any wait below, axe-core included
+    shortcuts = page.get_by_role("button", name="Keyboard shortcuts")
+    shortcuts_box = shortcuts.bounding_box()
     page.get_by_role("checkbox", name="Disconnected").uncheck()
 
     expect(results).to_have_attribute("aria-busy", "true")
@@ -100,6 +102,7 @@ def test_keyboard_loading_is_busy_then_still_loading_and_cancel(
     still = page.locator("#still-loading")
     expect(still).to_have_text("")
     expect(still).to_have_text("Still loading…")
+    assert shortcuts.bounding_box() == shortcuts_box  # the status line's growth moves nothing
     expect(still).to_have_attribute("role", "status")
     cancel = page.get_by_role("button", name="Cancel")
     expect(cancel).to_be_visible()

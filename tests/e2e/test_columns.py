@@ -121,7 +121,7 @@ def test_columns_swapped_form_is_htmx_at_once(signed_in: Page) -> None:
     )
     page.locator("details.col-chooser summary").click()
     page.get_by_role("checkbox", name="Owner email").uncheck()
-    page.wait_for_function("window.unsettled !== undefined")
+    page.wait_for_function("() => window.unsettled !== undefined")
     assert page.evaluate("window.unsettled") == 0
 
 

@@ -44,7 +44,7 @@ def test_layout_header_row_sticks_on_a_100_row_page(signed_in: Page, demo_client
     wrap = page.locator(".table-wrap")
     wrap.scroll_into_view_if_needed()
     wrap.evaluate("el => el.scrollTo(0, 1500)")
-    page.wait_for_function("document.querySelector('.table-wrap').scrollTop > 1000")
+    page.wait_for_function("() => document.querySelector('.table-wrap').scrollTop > 1000")
     head, frame = box(page, "table.grid thead th"), box(page, ".table-wrap")
     assert abs(head["y"] - frame["y"]) <= 2, (head, frame)  # still at the top of the table
     assert 0 <= head["y"] < 900  # and on screen
@@ -65,8 +65,8 @@ def test_layout_narrow_header_and_host_name_stay_put(
     wrap.scroll_into_view_if_needed()
     wrap.evaluate("el => el.scrollTo(400, 1200)")
     page.wait_for_function(
-        "(() => { const w = document.querySelector('.table-wrap');"
-        " return w.scrollLeft > 300 && w.scrollTop > 1000; })()"
+        "() => { const w = document.querySelector('.table-wrap');"
+        " return w.scrollLeft > 300 && w.scrollTop > 1000; }"
     )
     frame = box(page, ".table-wrap")
     head = box(page, "table.grid thead th.key")

@@ -326,6 +326,39 @@
     if (cell && cut) { cell.classList.toggle("is-shown"); }
   });
 
+  // The row with the keyboard's focus shows its cut names and emails whole in a strip just
+  // under it, over the next row, so j/k or Tab move no row (unfolding them in place made the
+  // table jump at every key). A screen reader reads the cells whole anyway: the strip is
+  // hidden from it. Without JavaScript the row unfolds in place (app.css).
+  function showWhole(row) {
+    var wrap = row && row.closest(".table-wrap");
+    var strip = document.getElementById("row-whole");
+    var cut = row ? Array.prototype.filter.call(row.querySelectorAll("td[title]"), function (td) {
+      return td.scrollWidth > td.clientWidth;
+    }) : [];
+    if (!wrap || !cut.length) {
+      if (strip) { strip.hidden = true; }
+      return;
+    }
+    if (!strip || strip.parentNode !== wrap) {
+      if (strip) { strip.remove(); }
+      strip = document.createElement("div");
+      strip.id = "row-whole";
+      strip.className = "row-whole";
+      strip.setAttribute("aria-hidden", "true");
+      wrap.appendChild(strip);
+    }
+    strip.textContent = cut.map(function (td) { return td.getAttribute("title"); }).join("  ·  ");
+    strip.style.top = (row.offsetTop + row.offsetHeight) + "px";
+    strip.style.left = wrap.scrollLeft + "px";  // in view when the table scrolls sideways
+    strip.hidden = false;
+  }
+  document.addEventListener("focusin", function (event) {
+    var link = event.target instanceof Element ? event.target.closest("#results table.grid tbody td > a") : null;
+    showWhole(link && link.matches(":focus-visible") ? link.closest("tr") : null);
+  });
+  document.addEventListener("focusout", function () { showWhole(null); });
+
   // --- Back from a detail page: the row opened is scrolled to and marked ----------------
   // Its id is the list URL's fragment (#c-<id>): the detail page's back link has it, and a
   // click on a row writes it into the current entry so the browser's Back has it too.

@@ -368,6 +368,13 @@ def test_browse_cut_off_cells_unfold_without_javascript(
     cut.hover()
     assert cut.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
     assert cut.evaluate("td => td.scrollWidth <= td.clientWidth")  # nothing hidden now
+    page.mouse.move(5, 5)
+    assert cut.evaluate("td => getComputedStyle(td).whiteSpace") == "nowrap"
+    link = cut.locator("xpath=..").get_by_role("link")  # by keyboard, the row unfolds
+    link.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert cut.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
 
 
 @pytest.mark.parametrize("query", ["", "&limit=100&order_by=owner_email", "&archived=true"])
@@ -385,7 +392,8 @@ def test_browse_all_columns_fit_at_1280(
     expect(page.get_by_role("columnheader", name="Action updated")).to_be_in_viewport()
 
 
-def test_browse_cut_off_cells_unfold_when_the_row_has_focus(signed_in: Page) -> None:
+def test_browse_cut_off_cells_shown_whole_when_the_row_has_focus(signed_in: Page) -> None:
+    """By keyboard the row's cut values show whole in a strip under it; no row moves."""
     page = signed_in
     page.set_viewport_size({"width": 1280, "height": 800})
     row_index = page.evaluate(
@@ -393,15 +401,30 @@ def test_browse_cut_off_cells_unfold_when_the_row_has_focus(signed_in: Page) -> 
              (tr) => [...tr.cells].slice(1, 3).some((td) => td.scrollWidth > td.clientWidth))"""
     )
     assert row_index >= 0  # the demo data has cut-off emails
-    row = page.locator("table.grid tbody tr").nth(row_index)
+    rows = page.locator("table.grid tbody tr")
+    row = rows.nth(row_index)
+    below = rows.nth(row_index + 1).bounding_box()
+    cut = row.evaluate(
+        "tr => [...tr.querySelectorAll('td[title]')]"
+        ".filter((td) => td.scrollWidth > td.clientWidth).map((td) => td.title)"
+    )
     row.get_by_role("link").focus()
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Tab")  # the link has the keyboard's focus
     expect(row.get_by_role("link")).to_be_focused()
-    for index in (1, 2):
-        cell = row.locator("td").nth(index)
-        assert cell.evaluate("td => getComputedStyle(td).whiteSpace") == "normal"
-        assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
+    strip = page.locator("#row-whole")
+    expect(strip).to_be_visible()
+    expect(strip).to_have_text("  ·  ".join(cut))
+    assert rows.nth(row_index + 1).bounding_box() == below  # the next row stays put
+    strip_box, row_box = strip.bounding_box(), row.bounding_box()
+    assert strip_box is not None and row_box is not None
+    assert abs(strip_box["y"] - (row_box["y"] + row_box["height"])) < 2  # just under the row
+    assert axe_violations(page) == []
+    page.keyboard.press("j")  # the next row: the strip follows it, or goes if nothing is cut
+    expect(rows.nth(row_index + 1).get_by_role("link")).to_be_focused()
+    assert rows.nth(row_index + 1).bounding_box() == below
+    page.get_by_role("searchbox", name="Search").focus()
+    expect(strip).to_be_hidden()
 
 
 def test_browse_click_on_a_row_with_cut_off_cells_opens_it(signed_in: Page) -> None:

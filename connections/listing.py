@@ -169,7 +169,9 @@ class ConnectionList:
             self.export = self._export(page.total_items)
             # "Export in the background" (a POST): any size, CSV or Excel
             self.background_export = links.background_export_start_url(ctx, query)
-        # The filter choices' counts load after the rows (connections/facets.py).
+        # The filter choices' counts load after the rows (connections/facets.py); switched
+        # off, the page has no room for them either.
+        self.counts_on = settings.FACET_COUNTS
         self.facets_url = (
             links.facets_url(ctx, query)
             if settings.FACET_COUNTS and self.api_error is None

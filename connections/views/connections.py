@@ -70,7 +70,8 @@ def _redirect_url(
     if not request.GET:
         return _default_view_url(request)
     if "move" in request.GET and not request.htmx and parsed.is_clean:
-        return links.list_url(ctx, parsed.query, page.view, unsaved=page.unsaved)
+        view = selectors.saved_view_get(user=request.user, view_id=page.view)  # the user's own
+        return links.list_url(ctx, parsed.query, view.pk if view else None, unsaved=page.unsaved)
     return None
 
 

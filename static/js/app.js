@@ -90,7 +90,8 @@
     var chooser = document.querySelector("details.col-chooser[open]");
     if (event.key !== "Escape" || !chooser || !chooser.contains(document.activeElement)) { return; }
     chooser.open = false;
-    chooser.querySelector("summary").focus();
+    var summary = chooser.querySelector("summary");
+    if (summary) { summary.focus(); }
   });
 
   // --- Keyboard shortcuts, as GitHub's (the "?" dialog lists them: list.html) ---------------

@@ -397,12 +397,13 @@ def test_browse_cut_off_cells_shown_whole_when_the_row_has_focus(signed_in: Page
     page = signed_in
     page.set_viewport_size({"width": 1280, "height": 800})
     row_index = page.evaluate(
-        """() => [...document.querySelectorAll("table.grid tbody tr")].findIndex(
+        """() => [...document.querySelectorAll("table.grid tbody tr")].slice(0, -1).findIndex(
              (tr) => [...tr.cells].slice(1, 3).some((td) => td.scrollWidth > td.clientWidth))"""
     )
-    assert row_index >= 0  # the demo data has cut-off emails
+    assert row_index >= 0  # the demo data has cut-off emails (a row above the last)
     rows = page.locator("table.grid tbody tr")
     row = rows.nth(row_index)
+    rows.nth(row_index + 1).scroll_into_view_if_needed()  # focusing scrolls nothing then
     below = rows.nth(row_index + 1).bounding_box()
     cut = row.evaluate(
         "tr => [...tr.querySelectorAll('td[title]')]"

@@ -261,6 +261,11 @@ def test_layout_facet_counts_arriving_move_nothing(
     page.route(re.compile(r".*/connections/facets/.*"), lambda route: held.append(route))
     sign_in_without_waiting(page, user)
     expect(page.get_by_role("checkbox", name="Connected", exact=True)).to_be_visible()
+    for _ in range(250):  # the counts' request, sent once htmx has started, is held
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert held
     before = {s: box(page, s) for s in (".toolbar", "table.grid", "#f-limit")}
     assert page.locator("#count-connected").text_content() == ""
     for route in held:
@@ -291,3 +296,32 @@ def test_layout_a_long_search_chip_stays_on_screen(
     right = box(page, ".chip")["x"] + box(page, ".chip")["width"]
     assert right <= width, (right, width)
     expect(chip.locator(".chip-clear")).to_be_in_viewport()
+
+
+def test_layout_counts_of_replaced_results_never_land(signed_in: Page) -> None:
+    """The late answer of a counts request whose results were replaced (the old filters'
+    counts) does not overwrite the new filters' counts: htmx leaves an answer for an
+    element that is gone unswapped."""
+    page = signed_in
+    archived = page.locator("#count-archived-true")
+    before = archived.text_content()
+    held: list[Any] = []
+    page.route(re.compile(r".*/connections/facets/.*"), lambda route: held.append(route))
+    page.get_by_role("checkbox", name=re.compile(r"^Disconnected")).uncheck()  # counts held
+    expect(page).to_have_url(re.compile(r"statuses=connected"))
+    page.get_by_role("checkbox", name=re.compile(r"^Disconnected")).check()  # replaced again
+    expect(page).not_to_have_url(re.compile(r"statuses="))
+    page.get_by_role("checkbox", name=re.compile(r"^Connected")).uncheck()
+    expect(page).to_have_url(re.compile(r"statuses=disconnected"))
+    for _ in range(250):
+        if len(held) == 3:
+            break
+        page.wait_for_timeout(20)
+    assert len(held) == 3
+    held[2].continue_()  # the current filters' counts
+    expect(archived).not_to_have_text(before or "")
+    now = archived.text_content()
+    for route in held[:2]:  # the replaced ones', late
+        route.continue_()
+    page.wait_for_timeout(500)
+    assert archived.text_content() == now

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape
@@ -28,7 +29,7 @@ from connections.models import ApiClient, UserPreferences
 from connections.query import COLUMNS
 from sandbox import Dataset, SandboxApp, SandboxTransport
 from sandbox.data import org_uuid
-from tests.conftest import DETAIL_LABELS, body_of, sandbox_rows
+from tests.conftest import DETAIL_LABELS, body_of, make_view, sandbox_rows
 
 LIST = "/connections/"
 DEMO = org_uuid("demo-lender")
@@ -1278,6 +1279,7 @@ def test_list_page_without_facet_counts_has_no_loader(alice: Client, upstream, s
     settings.FACET_COUNTS = False
     body = body_of(alice.get("/connections/"))
     assert "/connections/facets/" not in body
+    assert 'class="facet-count"' not in body and "facet-line" not in body  # no room kept
 
 
 def test_list_rows_show_absolute_times_when_the_user_chose_them(
@@ -1392,6 +1394,23 @@ def test_columns_move_without_javascript_redirects_to_the_canonical_url(
         "Host name",
         "Created",
     ]
+
+
+def test_columns_move_without_javascript_keeps_the_saved_view_and_its_changes(
+    alice: Client, ctx: str, user: User, other_user: User, demo_client: ApiClient
+) -> None:
+    """The view the page was opened as and the unsaved changes it leads back to stay; a
+    view that is not the user's own is left out, as every canonical URL leaves it out."""
+    mine = make_view(user, "Mine", demo_client, "cols=host_name&cols=status")
+    query = f"view={mine.pk}&cols=host_name,status&move=status:left&unsaved=search_text%3Dx"
+    response = get(alice, ctx, query, "full")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"{LIST}?ctx={ctx}&view={mine.pk}&cols=status&cols=host_name&unsaved=search_text%3Dx"
+    )
+    theirs = make_view(other_user, "Theirs", demo_client, "")
+    response = get(alice, ctx, f"view={theirs.pk}&cols=host_name,status&move=status:left", "full")
+    assert response["Location"] == f"{LIST}?ctx={ctx}&cols=status&cols=host_name"
 
 
 @every_mode

@@ -86,6 +86,11 @@ def test_background_export_csv_in_the_browser(exporter: Page, sandbox: SandboxAp
     page.reload()
     expect(page.locator("#exports-badge")).to_be_hidden()  # downloaded
     assert axe_violations(page) == []
+    # At phone width each export is a card: its actions in reach, nothing to scroll sideways.
+    page.set_viewport_size({"width": 375, "height": 800})
+    expect(page.get_by_role("button", name="Download").first).to_be_in_viewport()
+    assert page.locator("#exports .table-wrap").evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert axe_violations(page) == []
 
 
 def test_background_export_xlsx_cell_by_cell(exporter: Page, sandbox: SandboxApp) -> None:

@@ -173,9 +173,7 @@ class ConnectionList:
         # off, the page has no room for them either.
         self.counts_on = settings.FACET_COUNTS
         self.facets_url = (
-            links.facets_url(ctx, query)
-            if settings.FACET_COUNTS and self.api_error is None
-            else None
+            links.facets_url(ctx, query) if self.counts_on and self.api_error is None else None
         )
 
     @classmethod

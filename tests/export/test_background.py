@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 import zoneinfo
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -551,22 +552,38 @@ def slow_storage(settings: Any, tmp_path: Any) -> type[SlowStorage]:
     return SlowStorage
 
 
-@pytest.mark.django_db(transaction=True)  # the heartbeat's thread has its own connection
-def test_background_slow_last_step_is_not_taken_for_dead(
+SlowXlsx = Callable[[float], tuple[BackgroundExport, list[dict[str, int]]]]
+
+
+@pytest.fixture
+def slow_xlsx(
     settings: Any,
     sandbox: SandboxApp,
     user: User,
     demo_client: ApiClient,
     slow_storage: type[SlowStorage],
+) -> SlowXlsx:
+    """Queue an .xlsx export whose file takes ``seconds`` to store; with it, the list of
+    what the sweep run meanwhile returns."""
+
+    def make(seconds: float) -> tuple[BackgroundExport, list[dict[str, int]]]:
+        swept: list[dict[str, int]] = []
+        slow_storage.marker, slow_storage.seconds = "host-connections_", seconds
+        slow_storage.meanwhile = lambda: swept.append(exports_sweep())
+        return queued(settings, user, demo_client, fmt="xlsx"), swept
+
+    return make
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat's thread has its own connection
+def test_background_slow_last_step_is_not_taken_for_dead(
+    settings: Any, slow_xlsx: SlowXlsx
 ) -> None:
     """The .xlsx's last step (xlsxwriter's close, then the upload, here slowed down
     through the storage) writes no page, so no tick: the heartbeat's thread keeps the
     export from being taken over by the sweep that runs meanwhile."""
     settings.EXPORT_STALE_SECONDS = 1  # a heartbeat every 0.25 s
-    swept: list[dict[str, int]] = []
-    slow_storage.marker, slow_storage.seconds = "host-connections_", 2.5
-    slow_storage.meanwhile = lambda: swept.append(exports_sweep())
-    job = queued(settings, user, demo_client, fmt="xlsx")
+    job, swept = slow_xlsx(2.5)
     assert export_work(export_id=str(job.pk)) == "done"
     assert swept == [{"requeued": 0, "expired": 0}]
     job.refresh_from_db()
@@ -574,20 +591,11 @@ def test_background_slow_last_step_is_not_taken_for_dead(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_background_hung_last_step_goes_stale(
-    settings: Any,
-    sandbox: SandboxApp,
-    user: User,
-    demo_client: ApiClient,
-    slow_storage: type[SlowStorage],
-) -> None:
+def test_background_hung_last_step_goes_stale(settings: Any, slow_xlsx: SlowXlsx) -> None:
     """A step hung past EXPORT_STEP_MAX_SECONDS (a storage that never answers) is not kept
     alive by the heartbeat's thread: the sweep takes the export over."""
     settings.EXPORT_STALE_SECONDS, settings.EXPORT_STEP_MAX_SECONDS = 1, 1
-    swept: list[dict[str, int]] = []
-    slow_storage.marker, slow_storage.seconds = "host-connections_", 3.0
-    slow_storage.meanwhile = lambda: swept.append(exports_sweep())
-    job = queued(settings, user, demo_client, fmt="xlsx")
+    job, swept = slow_xlsx(3.0)
     assert export_work(export_id=str(job.pk)) == "superseded"  # its last write finds out
     assert swept == [{"requeued": 1, "expired": 0}]
     assert export_work(export_id=str(job.pk)) == "done"
